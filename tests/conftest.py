@@ -1,0 +1,48 @@
+"""Shared fixtures: where the real photographs and the built models are.
+
+Tests that need ``../shared/faces`` or the built models skip with a clear reason when they are absent; under CI
+(``EDGE_FACE_STRICT=1``, set by ``.ci/run``) a missing prerequisite fails instead, so a green CI never hides
+skipped work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FACES_DIR = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO_ROOT.parent / "shared" / "faces"))
+MODELS_DIR = Path(os.environ.get("EDGE_FACE_MODELS_DIR", REPO_ROOT / "models"))
+
+
+def missing(reason: str):
+    """Skip (developer machine) or fail (CI) because a prerequisite is absent."""
+    if os.environ.get("EDGE_FACE_STRICT") == "1":
+        pytest.fail(f"prerequisite missing under CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "MANIFEST.md").is_file():
+        missing(f"face photographs not found at {FACES_DIR} (set EDGE_FACE_FACES_DIR)")
+    return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    if not (MODELS_DIR / "manifest.json").is_file():
+        missing(f"models not built in {MODELS_DIR}: run `edge-face models build`")
+    return MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def engine(models_dir):
+    """The real recognition engine with the shipped (default) model, shared by the whole session."""
+    from edge.recognition import FaceEngine
+
+    eng = FaceEngine(models_dir=models_dir)
+    yield eng
+    eng.close()
