@@ -113,7 +113,7 @@ class StoreConfig:
 class WebConfig:
     enabled: bool = _opt(True)
     host: str = _opt("127.0.0.1")
-    port: int = _opt(8443, min=1, max=65535)
+    port: int = _opt(8443, min=0, max=65535, doc="0 picks a free port (used by tests).")
     https: bool = _opt(True)
     max_upload_mb: float = _opt(10.0, min=0.1, max=200.0)
     session_idle_minutes: float = _opt(30.0, min=1.0, max=1440.0)

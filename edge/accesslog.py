@@ -1,0 +1,229 @@
+"""The encrypted, append-only access log: who came to the door, what was decided, what the hardware did.
+
+One event per line, each line a Fernet token (same key ring as the database), in ``<state_dir>/access.log``.
+Each append takes an exclusive ``flock`` on ``access.log.lock`` (the daemon and the CLI both append), opens the
+file with ``O_APPEND``, writes the whole line with one ``write`` and fsyncs. A crash during an append can only
+tear that one line; earlier lines are never touched. A torn last line is reported and skipped when reading,
+and the next append starts on a fresh line so it cannot glue itself to the fragment.
+
+Rotation by size: when the current file would pass ``max_bytes`` it becomes ``access.log.1`` (the older ones
+shift up) and at most ``keep`` rotated files are kept besides the current one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .atomic import PRIVATE_MODE, FileLock, fsync_dir, write_all, write_durable
+from .errors import StoreError
+from .keys import InvalidToken, KeyRing, load_keyring
+
+log = logging.getLogger(__name__)
+
+LOG_FILE_NAME = "access.log"
+EVENT_KINDS = ("grant", "deny", "unknown", "exit_button", "door_opened", "door_closed", "door_held_open",
+               "camera_failure", "camera_recovered", "lockout", "remote_unlock", "login_failed", "enrol",
+               "user_changed", "settings_changed", "service_start", "service_stop")
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+RESERVED = ("time", "kind", "user", "similarity", "decision", "source")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store a {type(value).__name__} in the access log")
+
+
+def _timestamp(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.astimezone()
+        return value.timestamp()
+    return float(value)
+
+
+class AccessLog:
+    """Append events and read them back. ``AccessLog.open(cfg)`` or ``AccessLog(path, keyring)``."""
+
+    def __init__(self, path: str | os.PathLike, keyring: KeyRing, *, max_bytes: int = 1_048_576, keep: int = 5,
+                 lock_timeout: float = 10.0):
+        self.path = Path(path)
+        self.keyring = keyring
+        self.max_bytes = int(max_bytes)
+        self.keep = int(keep)
+        self._lock = FileLock(self.path.with_name(self.path.name + ".lock"), timeout=lock_timeout,
+                              what="the access log")
+        self.skipped = 0  # unreadable lines met by the last events() iteration
+
+    @classmethod
+    def open(cls, cfg, *, keyring: KeyRing | None = None, prompt=None) -> "AccessLog":
+        ring = keyring if keyring is not None else load_keyring(cfg, prompt=prompt)
+        return cls(cfg.state_dir / LOG_FILE_NAME, ring, max_bytes=cfg.store.log_max_bytes, keep=cfg.store.log_keep)
+
+    def __repr__(self) -> str:
+        return f"AccessLog({str(self.path)!r})"
+
+    def close(self) -> None:
+        self._lock.close()
+
+    def __enter__(self) -> "AccessLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def append(self, kind: str, user: str | None = None, similarity: float | None = None,
+               decision: str | None = None, source: str | None = None, **details) -> dict:
+        """Write one event durably and return it. ``details`` must be JSON-serialisable."""
+        if not isinstance(kind, str) or not _KIND_RE.match(kind):
+            raise StoreError(f"access log event kind {kind!r} is not valid (lower-case word, e.g. 'grant')")
+        event = {"time": time.time(), "kind": kind, "user": user,
+                 "similarity": None if similarity is None else float(similarity),
+                 "decision": decision, "source": source}
+        for key, value in details.items():
+            event[key] = value
+        try:
+            plain = json.dumps(event, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"access log event {kind!r}: {exc}") from None
+        with self._lock:
+            self.keyring.refresh()
+            line = self.keyring.encrypt(plain.encode("utf-8")) + b"\n"
+            self._rotate_if_needed(len(line))
+            created = not self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = b"\n" + line  # a torn line from a crash: do not glue this event to it
+                write_all(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:
+                fsync_dir(self.path.parent)
+        return event
+
+    def _rotated(self, n: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{n}")
+
+    def _rotate_if_needed(self, incoming: int) -> None:
+        try:
+            size = os.stat(self.path).st_size
+        except FileNotFoundError:
+            return
+        if size == 0 or size + incoming <= self.max_bytes:
+            return
+        for n in range(self.keep, 0, -1):
+            older = self._rotated(n)
+            if n == self.keep:
+                older.unlink(missing_ok=True)
+                continue
+            if older.exists():
+                os.replace(older, self._rotated(n + 1))
+        os.replace(self.path, self._rotated(1))
+        for extra in self._numbered():
+            if extra[0] > self.keep:
+                extra[1].unlink(missing_ok=True)
+        fsync_dir(self.path.parent)
+        log.info("access log rotated (%d bytes)", size)
+
+    def _numbered(self) -> list[tuple[int, Path]]:
+        found = []
+        for p in self.path.parent.glob(self.path.name + ".*"):
+            suffix = p.name[len(self.path.name) + 1:]
+            if suffix.isdigit():
+                found.append((int(suffix), p))
+        return sorted(found)
+
+    def files(self) -> list[Path]:
+        """The log files, oldest first."""
+        files = [p for _, p in reversed(self._numbered())]
+        if self.path.exists():
+            files.append(self.path)
+        return files
+
+    # ------------------------------------------------------------ reading
+
+    def events(self, since=None, user: str | None = None, kind: str | None = None) -> Iterator[dict]:
+        """Events oldest first. ``since``: epoch seconds or datetime; ``user``: name, case-insensitive.
+
+        Unreadable lines (a torn last line after a crash, a damaged line) are logged, counted in
+        :attr:`skipped` and skipped.
+        """
+        self.keyring.refresh()
+        since_ts = _timestamp(since)
+        wanted_user = user.casefold() if user else None
+        self.skipped = 0
+        for path in self.files():
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # rotated away while we were reading
+            lines = data.split(b"\n")
+            torn = lines.pop()  # b"" when the file ends with a newline
+            if torn:
+                self.skipped += 1
+                log.warning("%s: the last line is incomplete (a crash during an append?); skipped it", path)
+            for number, line in enumerate(lines, 1):
+                if not line:
+                    continue
+                try:
+                    event = json.loads(self.keyring.decrypt(line).decode("utf-8"))
+                except (InvalidToken, ValueError, UnicodeDecodeError):
+                    self.skipped += 1
+                    log.warning("%s: line %d cannot be decrypted (damaged, torn or another key); skipped it",
+                                path, number)
+                    continue
+                if since_ts is not None and event.get("time", 0) < since_ts:
+                    continue
+                if wanted_user is not None and (event.get("user") or "").casefold() != wanted_user:
+                    continue
+                if kind is not None and event.get("kind") != kind:
+                    continue
+                yield event
+
+    # ------------------------------------------------------------ key rotation
+
+    def reencrypt(self) -> int:
+        """Rewrite every log file under the key ring's newest key; returns the number of lines kept as they
+        were because they could not be decrypted (torn or damaged lines are preserved, never dropped)."""
+        kept = 0
+        with self._lock:
+            self.keyring.refresh()
+            for path in self.files():
+                lines = path.read_bytes().split(b"\n")
+                tail = lines.pop()
+                out = []
+                for line in lines:
+                    if not line:
+                        continue
+                    try:
+                        out.append(self.keyring.rotate(line))
+                    except InvalidToken:
+                        out.append(line)
+                        kept += 1
+                if tail:
+                    kept += 1
+                body = b"".join(x + b"\n" for x in out) + tail
+                write_durable(path, body)
+        return kept

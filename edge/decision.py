@@ -1,0 +1,281 @@
+"""When to open the door: k-of-n voting over frames, a margin, a cooldown and a lockout. Pure logic.
+
+No camera, no model, no clock of its own: the service feeds one :class:`Candidate` per frame (or ``None``
+when no usable face is in view) with the time, and acts on the returned :class:`Decision`. That keeps every
+rule testable with plain numbers.
+
+The rules, all from :class:`Policy`:
+
+* a frame *votes* for a user when the largest face is big enough, of usable quality, scores at or above the
+  threshold for that user, and leads the second-best user by ``margin``;
+* the door opens when one user has ``frames_required`` votes among the last ``frames_considered`` face frames
+  inside ``window_seconds``; a single lucky frame never opens it;
+* a face that stays in view for ``window_seconds`` without that is refused: ``unknown`` if nobody scored at
+  the threshold, ``deny`` if someone did but not consistently or not clearly enough;
+* after a grant, ``cooldown_seconds`` without decisions; after ``lockout_after`` refusals of one face
+  (the same track, or an embedding close to a refused one), that face is ignored for ``lockout_seconds``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+SETTING_KEYS = ("threshold", "frames_required", "frames_considered", "window_seconds", "margin",
+                "cooldown_seconds", "lockout_after", "lockout_seconds")
+
+
+@dataclass(frozen=True)
+class Policy:
+    threshold: float
+    frames_required: int = 3
+    frames_considered: int = 5
+    window_seconds: float = 2.0
+    margin: float = 0.05
+    min_face_px: int = 80
+    cooldown_seconds: float = 5.0
+    lockout_after: int = 5
+    lockout_seconds: float = 60.0
+    same_face_similarity: float = 0.5  # two refused faces this close are treated as one person
+
+    def __post_init__(self):
+        if not 1 <= self.frames_required <= self.frames_considered:
+            raise ValueError("frames_required must be between 1 and frames_considered")
+        if self.window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+
+    @classmethod
+    def from_settings(cls, decision_cfg, settings: dict | None = None, *, model_threshold: float) -> "Policy":
+        """Configuration defaults, overridden by the store's run-time settings; threshold None = the model's."""
+        values = {key: getattr(decision_cfg, key) for key in SETTING_KEYS}
+        values["min_face_px"] = decision_cfg.min_face_px
+        for key, value in (settings or {}).items():
+            if key in values and value is not None:
+                values[key] = value
+        if values["threshold"] is None:
+            values["threshold"] = model_threshold
+        if values["frames_required"] > values["frames_considered"]:
+            values["frames_required"] = values["frames_considered"]
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The face a frame is judged by: its best and second-best enrolled user and how it looks."""
+
+    user_id: str | None
+    score: float
+    runner_up: float
+    embedding: np.ndarray
+    box: tuple = (0, 0, 0, 0)
+    quality_ok: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after a frame. ``kind`` is one of: idle (no face), collecting, grant, deny, unknown,
+    lockout (this refusal locked the face out), locked_out (a locked-out face is in view), cooldown."""
+
+    kind: str
+    user_id: str | None = None
+    score: float | None = None
+    votes: int = 0
+    frames: int = 0
+    reason: str = ""
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def opens(self) -> bool:
+        return self.kind == "grant"
+
+
+def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *, min_face_px: int) -> Candidate | None:
+    """The largest face whose shorter side is at least ``min_face_px``, scored with ``rank(embedding)``
+    (a list of (user_id, score), best first: ``match.best_per_user`` over the gallery)."""
+    usable = [f for f in faces if min(f.box[2], f.box[3]) >= min_face_px and f.embedding is not None]
+    if not usable:
+        return None
+    face = max(usable, key=lambda f: f.box[2] * f.box[3])
+    ranked = rank(face.embedding) if rank is not None else []
+    best_user, best = (ranked[0][0], float(ranked[0][1])) if ranked else (None, -1.0)
+    second = float(ranked[1][1]) if len(ranked) > 1 else -1.0
+    quality = getattr(face, "quality", None)
+    return Candidate(user_id=best_user, score=best, runner_up=second, embedding=face.embedding,
+                     box=tuple(int(v) for v in face.box), quality_ok=bool(getattr(quality, "ok", True)))
+
+
+@dataclass
+class _Vote:
+    time: float
+    user_id: str | None  # the user this frame votes for, or None
+    best_user: str | None
+    score: float
+    embedding: np.ndarray
+
+
+@dataclass
+class _Refused:
+    embedding: np.ndarray
+    count: int
+    last: float
+    locked_until: float = 0.0
+
+
+class Decider:
+    """The voting state for one camera. Call :meth:`observe` once per processed frame."""
+
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self._votes: list[_Vote] = []
+        self._attempt_start: float | None = None
+        self._last_face: float | None = None
+        self._attempt_record: _Refused | None = None  # refusals already counted for the face in view
+        self._cooldown_until = float("-inf")
+        self._cooldown_user: str | None = None
+        self._refused: list[_Refused] = []
+
+    def update_policy(self, policy: Policy) -> None:
+        """New settings take effect at once; votes gathered under the old ones are dropped."""
+        if policy != self.policy:
+            self.policy = policy
+            self._reset_attempt()
+
+    def reset(self) -> None:
+        self._reset_attempt()
+        self._cooldown_until = float("-inf")
+        self._refused.clear()
+        self._attempt_record = None
+
+    def _reset_attempt(self) -> None:
+        self._votes.clear()
+        self._attempt_start = None
+
+    def observe(self, candidate: Candidate | None, now: float) -> Decision:
+        p = self.policy
+        self._forget_old(now)
+        if candidate is None:
+            if self._last_face is not None and now - self._last_face > p.window_seconds:
+                self._reset_attempt()  # the face left: the next one is a new attempt (and a new track)
+                self._attempt_record = None
+                self._last_face = None
+            return Decision("idle")
+        track_continues = self._last_face is not None and now - self._last_face <= p.window_seconds
+        if not track_continues:
+            self._reset_attempt()
+            self._attempt_record = None
+        self._last_face = now
+
+        locked = self._locked_record(candidate.embedding, now)
+        if locked is not None:
+            self._reset_attempt()
+            return Decision("locked_out", user_id=candidate.user_id, score=candidate.score,
+                            reason=f"locked out for {locked.locked_until - now:.0f} more s")
+        if now < self._cooldown_until:
+            return Decision("cooldown", user_id=self._cooldown_user, score=candidate.score)
+
+        if self._attempt_start is None:
+            self._attempt_start = now
+        vote_for = None
+        if (candidate.user_id is not None and candidate.quality_ok and candidate.score >= p.threshold
+                and candidate.score - candidate.runner_up >= p.margin):
+            vote_for = candidate.user_id
+        self._votes.append(_Vote(now, vote_for, candidate.user_id, candidate.score, candidate.embedding))
+        self._votes = [v for v in self._votes[-p.frames_considered:] if now - v.time <= p.window_seconds]
+
+        tally: dict[str, list[_Vote]] = {}
+        for v in self._votes:
+            if v.user_id is not None:
+                tally.setdefault(v.user_id, []).append(v)
+        if tally:
+            user, votes = max(tally.items(), key=lambda kv: (len(kv[1]), max(v.score for v in kv[1])))
+            if len(votes) >= p.frames_required:
+                frames = len(self._votes)
+                self._reset_attempt()
+                self._cooldown_until = now + p.cooldown_seconds
+                self._cooldown_user = user
+                self._forgive(candidate.embedding)
+                return Decision("grant", user_id=user, score=max(v.score for v in votes), votes=len(votes),
+                                frames=frames, embedding=candidate.embedding)
+
+        if now - self._attempt_start >= p.window_seconds and len(self._votes) >= 1:
+            return self._refuse(now)
+        best = max(self._votes, key=lambda v: v.score)
+        return Decision("collecting", user_id=best.best_user, score=best.score,
+                        votes=len(tally.get(best.best_user, [])) if best.best_user else 0, frames=len(self._votes))
+
+    def _refuse(self, now: float) -> Decision:
+        p = self.policy
+        votes = self._votes
+        best = max(votes, key=lambda v: v.score)
+        embedding = _mean_direction(v.embedding for v in votes)
+        recognised = any(v.score >= p.threshold for v in votes)
+        kind = "deny" if recognised else "unknown"
+        if recognised:
+            reason = (f"{best.best_user} reached the threshold in fewer than {p.frames_required} of "
+                      f"{p.frames_considered} frames or without a {p.margin:g} lead")
+        else:
+            reason = f"best similarity {best.score:.3f} is below the threshold {p.threshold:.3f}"
+        record = self._attempt_record or self._similar_record(embedding)
+        if record is None:
+            record = _Refused(embedding=embedding, count=0, last=now)
+            self._refused.append(record)
+        record.count += 1
+        record.last = now
+        record.embedding = embedding
+        self._attempt_record = record
+        frames = len(votes)
+        self._reset_attempt()
+        if record.count >= p.lockout_after:
+            record.locked_until = now + p.lockout_seconds
+            record.count = 0
+            return Decision("lockout", user_id=best.best_user, score=best.score, frames=frames,
+                            reason=f"{p.lockout_after} refusals in a row; locked out for {p.lockout_seconds:g} s",
+                            embedding=embedding)
+        return Decision(kind, user_id=best.best_user, score=best.score, frames=frames, reason=reason,
+                        embedding=embedding)
+
+    def _similar_record(self, embedding: np.ndarray) -> _Refused | None:
+        best, best_sim = None, self.policy.same_face_similarity
+        for record in self._refused:
+            sim = float(np.dot(record.embedding, embedding))
+            if sim >= best_sim:
+                best, best_sim = record, sim
+        return best
+
+    def _locked_record(self, embedding: np.ndarray, now: float) -> _Refused | None:
+        if self._attempt_record is not None and self._attempt_record.locked_until > now:
+            return self._attempt_record
+        record = self._similar_record(embedding)
+        if record is not None and record.locked_until > now:
+            self._attempt_record = record
+            return record
+        return None
+
+    def _forgive(self, embedding: np.ndarray) -> None:
+        """A grant clears the refusals counted against that face (a bad first look is not held against them)."""
+        record = self._attempt_record or self._similar_record(embedding)
+        if record is not None and record in self._refused:
+            self._refused.remove(record)
+        self._attempt_record = None
+
+    def _forget_old(self, now: float) -> None:
+        keep = max(self.policy.lockout_seconds, 10 * self.policy.window_seconds)
+        self._refused = [r for r in self._refused if r.locked_until > now or now - r.last <= keep]
+
+    def status(self, now: float) -> dict:
+        return {"cooldown_seconds": max(0.0, self._cooldown_until - now),
+                "locked_faces": sum(1 for r in self._refused if r.locked_until > now),
+                "votes": len(self._votes)}
+
+
+def _mean_direction(embeddings: Iterable[np.ndarray]) -> np.ndarray:
+    stack = np.stack([np.asarray(e, dtype=np.float32) for e in embeddings])
+    mean = stack.mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    return mean / norm if norm > 0 else mean
+
+
+def with_threshold(policy: Policy, threshold: float) -> Policy:
+    return replace(policy, threshold=threshold)

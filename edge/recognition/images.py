@@ -1,0 +1,209 @@
+"""Turn bytes from a file or an upload into the one image format the pipeline uses: BGR ``uint8`` (H, W, 3).
+
+Photographs arrive from phones, scanners and web forms: grayscale, with an alpha channel, 16 bits per channel,
+rotated by an EXIF tag, enormous, truncated or not images at all. Each case either becomes a normal BGR image
+or an :class:`~edge.errors.ImageError` that says what is wrong. The pixel count is read from the file header
+*before* decoding, so a small file that claims to be a gigapixel image (a decompression bomb) is refused
+without allocating memory for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ImageError
+
+log = logging.getLogger(__name__)
+
+MAX_PIXELS = 50_000_000          # 50 MP: larger than any phone photograph, small enough to decode on a Pi
+MAX_FILE_BYTES = 100 * 1024 * 1024
+MIN_SIDE = 16                    # nothing smaller can contain a face the model can use
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read a photograph from disk as BGR uint8; every failure is an ImageError naming the file."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if p.is_dir():
+            raise ImageError(f"{p}: is a folder, not a photograph")
+        if size > MAX_FILE_BYTES:
+            raise ImageError(f"{p}: the file is too large ({size // (1024 * 1024)} MB; "
+                             f"at most {MAX_FILE_BYTES // (1024 * 1024)} MB)")
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{p}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{p}: permission denied when reading the file") from None
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read the file ({exc.strerror or exc})") from None
+    return decode_image(data, name=str(p), max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode an encoded image (JPEG, PNG, WebP, BMP, TIFF, ...) into BGR uint8 (H, W, 3).
+
+    Grayscale is expanded to three channels, transparency is composited on white, 16-bit and float images are
+    scaled to 8 bits, and the EXIF orientation of a JPEG is applied.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ImageError(f"{name}: expected the bytes of an image file")
+    if len(data) == 0:
+        raise ImageError(f"{name}: the file is empty")
+    header = image_header(bytes(data[:65536]) if len(data) > 65536 else bytes(data), data)
+    if header is not None:
+        kind, width, height, needs_unchanged = header
+        _check_dimensions(name, width, height, max_pixels)
+    else:
+        kind, needs_unchanged = None, True
+    buf = np.frombuffer(data, dtype=np.uint8)
+    # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores EXIF orientation, so it is used only when the header
+    # says there is something to keep (PNG/WebP/TIFF with alpha or deep channels, or an unknown format).
+    flags = cv2.IMREAD_UNCHANGED if needs_unchanged else cv2.IMREAD_COLOR
+    try:
+        image = cv2.imdecode(buf, flags)
+    except cv2.error:
+        image = None
+    if image is None or image.size == 0:
+        what = f"a {kind} file that is damaged or truncated" if kind else "not an image file OpenCV can read"
+        raise ImageError(f"{name}: {what}; use a JPEG or PNG photograph")
+    image = to_bgr8(image)
+    h, w = image.shape[:2]
+    _check_dimensions(name, w, h, max_pixels)
+    if kind == "JPEG" and _jpeg_truncated(data):
+        # libjpeg fills the missing part with grey and only warns; a half-grey face must not become a template.
+        raise ImageError(f"{name}: the JPEG file is truncated (incomplete download or copy); use the whole file")
+    return image
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any decoded array (gray, gray+alpha, BGR, BGRA; 8/16-bit or float) as contiguous BGR uint8."""
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        top = 1.0 if float(np.nanmax(image)) <= 1.0 else 255.0
+        image = np.clip(np.nan_to_num(image) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ImageError(f"unsupported pixel type {image.dtype}; use an 8-bit JPEG or PNG photograph")
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 2:
+        image = _composite_on_white(cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR), image[:, :, 1])
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = _composite_on_white(image[:, :, :3], image[:, :, 3])
+    elif not (image.ndim == 3 and image.shape[2] == 3):
+        raise ImageError(f"unsupported image layout {image.shape}; use a colour or grayscale photograph")
+    return np.ascontiguousarray(image)
+
+
+def _composite_on_white(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Transparent pixels have arbitrary colour underneath: show them as the white a viewer would show."""
+    if alpha.min() == 255:
+        return bgr
+    a = alpha.astype(np.float32)[:, :, None] / 255.0
+    return (bgr.astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
+
+
+def _check_dimensions(name: str, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageError(f"{name}: the image header gives no size; the file is damaged")
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: the image is too large ({width} x {height} = {width * height / 1e6:.0f} "
+                         f"megapixels; at most {max_pixels / 1e6:.0f}); scale it down first")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError(f"{name}: the image is too small ({width} x {height} pixels) to show a face")
+
+
+def _jpeg_truncated(data) -> bool:
+    """A complete JPEG ends with the EOI marker (FF D9), possibly followed by padding or a trailer."""
+    tail = bytes(data[-4096:]) if len(data) > 4096 else bytes(data)
+    return b"\xff\xd9" not in tail
+
+
+def image_header(head: bytes, data=None) -> tuple[str, int, int, bool] | None:
+    """(format, width, height, needs_unchanged_decode) read from the header without decoding, or None.
+
+    ``data`` is the whole file when available: JPEG size markers can sit after large EXIF blocks.
+    """
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+            has_alpha = colour in (4, 6) or b"tRNS" in head
+            return "PNG", width, height, has_alpha or depth == 16
+        if head.startswith(b"\xff\xd8"):
+            size = _jpeg_size(bytes(data) if data is not None else head)
+            return ("JPEG", *size, False) if size else None
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_header(head)
+        if head[:2] == b"BM" and len(head) >= 26:
+            width, height = struct.unpack("<ii", head[18:26])
+            return "BMP", abs(width), abs(height), True
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            width, height = struct.unpack("<HH", head[6:10])
+            return "GIF", width, height, True
+    except struct.error:
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        if i + 4 > n:
+            return None
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in _JPEG_SOF:
+            if i + 9 > n:
+                return None
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        if marker == 0xDA:        # start of scan before any frame header: not a valid JPEG
+            return None
+        i += 2 + length
+    return None
+
+
+def _webp_header(head: bytes) -> tuple[str, int, int, bool] | None:
+    chunk = head[12:16]
+    if chunk == b"VP8 ":
+        width, height = struct.unpack("<HH", head[26:30])
+        return "WebP", width & 0x3FFF, height & 0x3FFF, False
+    if chunk == b"VP8L":
+        bits = struct.unpack("<I", head[21:25])[0]
+        return "WebP", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1, True
+    if chunk == b"VP8X":
+        width = int.from_bytes(head[24:27], "little") + 1
+        height = int.from_bytes(head[27:30], "little") + 1
+        return "WebP", width, height, True
+    return None
+
+
+def downscale(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """A copy whose longer side is at most ``max_side``, and the factor to map its coordinates back."""
+    h, w = image.shape[:2]
+    side = max(h, w)
+    if side <= max_side:
+        return image, 1.0
+    scale = max_side / side
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return small, side / max_side

@@ -1,0 +1,98 @@
+"""Reading the access log for pages: time formatting, filtering, CSV export without formula injection."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import deque
+
+RESULT_KINDS = ("grant", "deny", "unknown")
+CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def event_time(value) -> dt.datetime | None:
+    """Events carry a UNIX time or an ISO string; both become a local, timezone-aware datetime."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.astimezone()
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value).astimezone()
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.astimezone()
+    return None
+
+
+def format_time(value) -> str:
+    when = event_time(value)
+    return when.strftime("%Y-%m-%d %H:%M:%S") if when else str(value or "")
+
+
+def format_similarity(value) -> str:
+    return f"{value:.3f}" if isinstance(value, (int, float)) else ""
+
+
+def recent_events(log, *, kinds=None, user=None, limit=10) -> list[dict]:
+    """The newest ``limit`` events (newest first), optionally of some kinds or one user."""
+    kept: deque = deque(maxlen=limit)
+    for event in log.events(user=user) if user else log.events():
+        if kinds and event.get("kind") not in kinds:
+            continue
+        kept.append(event)
+    return list(reversed(kept))
+
+
+def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date | None = None,
+                  date_to: dt.date | None = None) -> list[dict]:
+    """All matching events, newest first. ``result`` is an event kind (grant, deny, ...)."""
+    since = None
+    if date_from is not None:
+        since = dt.datetime.combine(date_from, dt.time.min).astimezone()
+    out = []
+    for event in log.events(since=since, user=user or None):
+        if user and event.get("user") != user:
+            continue
+        if result and event.get("kind") != result:
+            continue
+        if date_from or date_to:
+            when = event_time(event.get("time"))
+            if when is None:
+                continue
+            day = when.date()
+            if (date_from and day < date_from) or (date_to and day > date_to):
+                continue
+        out.append(event)
+    out.reverse()
+    return out
+
+
+def details(event: dict) -> str:
+    extra = {k: v for k, v in event.items() if k not in CSV_COLUMNS}
+    return ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
+
+
+def safe_cell(value) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading quote; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def events_csv(events: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(CSV_COLUMNS)
+    for e in events:
+        row = [format_time(e.get("time")), e.get("kind"), e.get("user"), e.get("similarity"), e.get("decision"),
+               e.get("source"), details(e)]
+        writer.writerow([safe_cell(v) for v in row])
+    return buf.getvalue()

@@ -1,0 +1,118 @@
+"""Photographs in, verdicts out: decoding uploads, the enrolment quality check, test recognition."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from ..errors import EdgeError, ImageError
+
+MAX_PHOTOS = 20
+
+
+@dataclass
+class Verdict:
+    """What happened to one photograph: accepted or not, why, and the face crop to show."""
+
+    name: str
+    ok: bool
+    reasons: list[str] = field(default_factory=list)
+    crop_uri: str = ""
+    quality: float | None = None
+
+
+def crop_data_uri(crop: np.ndarray | None, side: int = 160) -> str:
+    """A small inline JPEG of a face crop (the CSP allows data: images, nothing else inline)."""
+    if crop is None or not isinstance(crop, np.ndarray) or crop.size == 0:
+        return ""
+    h, w = crop.shape[:2]
+    scale = side / max(h, w)
+    if scale < 1:
+        crop = cv2.resize(crop, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii") if ok else ""
+
+
+def decode_upload(upload) -> np.ndarray:
+    """A BGR image from a Bottle FileUpload, or ImageError with a message naming the file."""
+    from ..recognition import decode_image
+
+    data = upload.file.read()
+    if not data:
+        raise ImageError(f"{upload.raw_filename}: the file is empty.")
+    try:
+        return decode_image(data)
+    except ImageError as exc:
+        raise ImageError(f"{upload.raw_filename}: not a photograph we can read ({exc}).") from None
+
+
+def quality_score(face) -> float:
+    q = getattr(face, "quality", None)
+    for name in ("score", "value"):
+        if isinstance(getattr(q, name, None), (int, float)):
+            return float(getattr(q, name))
+    return float(getattr(face, "score", 0.0))
+
+
+def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: str) -> list[Verdict]:
+    """Run the enrolment check on each image and store a template for every good one."""
+    verdicts = []
+    for name, image in named_images:
+        try:
+            with web.engine_lock:
+                face = web.engine.enrollment_face(image)
+        except ImageError as exc:
+            crop = ""
+            try:
+                with web.engine_lock:
+                    faces = web.engine.faces(image)
+                crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
+            except EdgeError:
+                pass
+            verdicts.append(Verdict(name, False, [str(exc)], crop))
+            continue
+        score = quality_score(face)
+        web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source, quality=score)
+        verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), score))
+    return verdicts
+
+
+@dataclass
+class Match:
+    crop_uri: str
+    username: str | None
+    similarity: float | None
+    accepted: bool
+    runner_up: tuple[str, float] | None = None
+
+
+def current_threshold(web) -> float:
+    value = web.store.settings.get("threshold")
+    return float(value) if value is not None else float(web.engine.threshold)
+
+
+def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
+    """Every face in the image with its best match among active users, and the threshold used."""
+    from ..recognition import match as matching
+
+    threshold = current_threshold(web)
+    with web.engine_lock:
+        faces = web.engine.faces(image)
+    gallery = web.store.gallery(web.engine.model_id)
+    results = []
+    for face in faces:
+        ranked = matching.best_per_user(face.embedding, gallery) if len(gallery.user_ids) else []
+        names = [(_username(web, uid), float(score)) for uid, score in ranked[:2]]
+        best = names[0] if names else (None, None)
+        results.append(Match(crop_data_uri(face.crop), best[0], best[1],
+                             best[1] is not None and best[1] >= threshold,
+                             names[1] if len(names) > 1 else None))
+    return results, threshold
+
+
+def _username(web, user_id) -> str:
+    user = web.store.get_user(user_id)
+    return user.username if user else str(user_id)

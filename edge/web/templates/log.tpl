@@ -1,0 +1,40 @@
+% rebase('layout.tpl', title=title)
+<form method="get" action="/log" class="filters">
+  % if users:
+  <label>User <select name="user"><option value="">all</option>
+    % for name in users:
+    <option value="{{name}}" {{'selected' if name == filters['user'] else ''}}>{{name}}</option>
+    % end
+  </select></label>
+  % end
+  <label>Result <select name="result"><option value="">all</option>
+    % for kind in kinds:
+    <option value="{{kind}}" {{'selected' if kind == filters['result'] else ''}}>{{kind}}</option>
+    % end
+  </select></label>
+  <label>From <input type="date" name="from" value="{{filters['from']}}"></label>
+  <label>To <input type="date" name="to" value="{{filters['to']}}"></label>
+  <button type="submit">Filter</button>
+  <a class="button" href="/log.csv{{'?' + query if query else ''}}">Export CSV</a>
+</form>
+<p class="muted">{{total}} event{{'' if total == 1 else 's'}}, page {{page}} of {{pages}}.</p>
+<div class="table-wrap">
+<table class="log">
+  <thead><tr><th>Time</th><th>Event</th><th>User</th><th>Similarity</th><th>Source</th></tr></thead>
+  <tbody>
+  % for e in events:
+  <tr class="{{e.get('kind')}}"><td>{{format_time(e.get('time'))}}</td><td>{{e.get('kind')}}</td>
+      <td>{{e.get('user') or ''}}</td><td>{{format_similarity(e.get('similarity'))}}</td>
+      <td>{{e.get('source') or ''}}</td></tr>
+  % end
+  </tbody>
+</table>
+</div>
+<nav class="pager">
+  % if page > 1:
+  <a href="/log?{{query + '&' if query else ''}}page={{page - 1}}">← Newer</a>
+  % end
+  % if page < pages:
+  <a href="/log?{{query + '&' if query else ''}}page={{page + 1}}">Older →</a>
+  % end
+</nav>

@@ -1,0 +1,134 @@
+"""The admin page's self-signed TLS certificate.
+
+Generated once, on first start, with ``cryptography`` (ECDSA P-256: quick to make and to use on a Pi) and kept in
+the state directory with mode 0600. Its SHA-256 fingerprint goes to the log so the administrator can compare it
+with what the browser shows before trusting the page. An expired or unreadable certificate is replaced.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+import os
+import socket
+import stat
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CERT_NAME = "web-cert.pem"
+KEY_NAME = "web-key.pem"
+VALID_DAYS = 3650
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """SHA-256 of the DER certificate as colon-separated hex, the form browsers display."""
+    return cert.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def ensure_certificate(state_dir: str | os.PathLike, host: str = "") -> tuple[Path, Path, str]:
+    """(certificate path, key path, fingerprint); creates or renews the pair when needed."""
+    state = Path(state_dir)
+    try:
+        state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"paths.state_dir: cannot create {state} for the TLS certificate: {exc.strerror}") from None
+    cert_path, key_path = state / CERT_NAME, state / KEY_NAME
+    cert = _load_valid(cert_path, key_path)
+    if cert is None:
+        cert = _generate(cert_path, key_path, host)
+        logger.info("web: generated a self-signed TLS certificate in %s", cert_path)
+    for path in (cert_path, key_path):
+        _keep_private(path)
+    return cert_path, key_path, fingerprint(cert)
+
+
+def _load_valid(cert_path: Path, key_path: Path) -> x509.Certificate | None:
+    if not (cert_path.is_file() and key_path.is_file()):
+        return None
+    try:
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        logger.warning("web: the TLS certificate or key in %s is unreadable (%s); making a new one",
+                    cert_path.parent, type(exc).__name__)
+        return None
+    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        logger.warning("web: the TLS key does not match the certificate; making a new pair")
+        return None
+    if cert.not_valid_after_utc <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7):
+        logger.warning("web: the TLS certificate expires on %s; making a new one", cert.not_valid_after_utc.date())
+        return None
+    return cert
+
+
+def _generate(cert_path: Path, key_path: Path, host: str) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    hostname = socket.gethostname() or "edge-face"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname[:64]),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "edge-face (self-signed)")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(name).issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+            .add_extension(x509.SubjectAlternativeName(_alt_names(hostname, host)), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    _write_private(key_path, key_pem)
+    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert
+
+
+def _alt_names(hostname: str, host: str) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    for dns in dict.fromkeys((hostname, f"{hostname}.local")):
+        try:
+            names.append(x509.DNSName(dns))
+        except ValueError:
+            pass
+    ips = {"127.0.0.1", "::1"}
+    try:
+        ip = ipaddress.ip_address(host)
+        if not ip.is_unspecified:
+            ips.add(str(ip))
+    except ValueError:
+        if host and host not in (hostname, "localhost"):
+            names.append(x509.DNSName(host))
+    names += [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(ips)]
+    return names
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write via a 0600 temporary file and an atomic rename: never a moment with the key readable or half written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _keep_private(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode != 0o600:
+        logger.warning("web: %s had mode %o; setting it to 600", path, mode)
+        os.chmod(path, 0o600)

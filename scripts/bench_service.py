@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Service benchmark: processed frames per second, CPU and RSS, and the time from the first frame showing an
+enrolled person to the relay switching on.
+
+Runs the real DoorService (real model, real encrypted store in a temporary folder, MockFactory pins) on
+640x480 frames made from real photographs in ../shared/faces:
+
+1. throughput: a source that delivers frames as fast as they are taken (faces always present); reports the
+   processed frames per second, CPU use (process CPU seconds per wall second) and peak RSS;
+2. latency: a 15 fps source shows an empty scene, then an enrolled person; the time from the moment the first
+   frame with the person is delivered to the relay switching on, over many runs, with the default policy.
+
+    .venv/bin/python scripts/bench_service.py [--runs 40] [--seconds 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+FACES = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO.parent / "shared" / "faces"))
+
+
+def frame_of(path: Path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    frame = np.full((480, 640, 3), 60, np.uint8)
+    h, w = img.shape[:2]
+    y, x = (480 - h) // 2, (640 - w) // 2
+    frame[y:y + h, x:x + w] = img
+    return frame
+
+
+class ScriptedSource:
+    """A camera: paced at ``fps`` (0 = as fast as taken), showing ``scene`` until ``show(frames)`` is called;
+    records when the first frame of a newly shown sequence was delivered."""
+
+    name = "scripted"
+
+    def __init__(self, scene: list[np.ndarray], fps: float):
+        self.scene = scene
+        self.period = 1.0 / fps if fps else 0.0
+        self._frames = scene
+        self._i = 0
+        self._next = None
+        self._lock = threading.Lock()
+        self._pending = None
+        self.first_shown_at: float | None = None
+
+    def show(self, frames: list[np.ndarray] | None) -> None:
+        with self._lock:
+            self._pending = frames if frames is not None else self.scene
+            self.first_shown_at = None
+
+    def open(self):
+        self._next = time.monotonic()
+
+    def read(self) -> np.ndarray:
+        if self.period:
+            now = time.monotonic()
+            if self._next > now:
+                time.sleep(self._next - now)
+            self._next = max(self._next + self.period, time.monotonic() - self.period)
+        with self._lock:
+            if self._pending is not None:
+                self._frames, self._pending, self._i = self._pending, None, 0
+                if self._frames is not self.scene:
+                    self.first_shown_at = -1.0
+            frame = self._frames[self._i % len(self._frames)]
+            self._i += 1
+            if self.first_shown_at == -1.0:
+                self.first_shown_at = time.monotonic()
+        return frame
+
+    def close(self):
+        pass
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=40, help="latency runs")
+    ap.add_argument("--seconds", type=float, default=15.0, help="throughput measurement time")
+    args = ap.parse_args()
+
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.accesslog import AccessLog
+    from edge.config import Config
+    from edge.keys import init_keys
+    from edge.recognition import FaceEngine, load_image
+    from edge.service import DoorService
+    from edge.store import DB_FILE_NAME, Store
+
+    logging_quiet()
+    engine = FaceEngine(models_dir=REPO / "models")
+    people = [d for d in sorted((FACES / "lfw_view1").iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Config().replace("paths", state_dir=tmp)
+        ring = init_keys(cfg)
+        store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
+                             max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
+        probes = {}
+        for d in people[:10]:
+            imgs = sorted(d.glob("*.jpg"))
+            user = store.add_user(username=d.name.lower(), email=f"{d.name.lower()}@example.org", status="active")
+            for p in imgs[:3]:
+                store.add_template(user.id, engine.enrollment_face(load_image(p)).embedding,
+                                   model_id=engine.model_id, source="cli")
+            probes[d.name.lower()] = [frame_of(p) for p in imgs[3:]]
+        log = AccessLog.open(cfg, keyring=ring)
+        scene = [np.full((480, 640, 3), 60, np.uint8)]
+        print(f"model {engine.model_id}; {len(probes)} users enrolled with 3 photographs each; "
+              f"policy: {cfg.decision}")
+
+        # 1. throughput with faces present, frames delivered as fast as they are taken
+        everyone = [f for frames in probes.values() for f in frames]
+        source = ScriptedSource(everyone, fps=0)
+        svc = DoorService(cfg, engine=engine, store=store, log_=log, source=source, pin_factory=MockFactory(),
+                          web=False)
+        svc.start()
+        time.sleep(2.0)  # warm up
+        n0, t0, cpu0 = svc.feed.state()["frames"], time.monotonic(), sum(os.times()[:2])
+        processed0 = _processed_count(svc)
+        time.sleep(args.seconds)
+        wall = time.monotonic() - t0
+        cpu = sum(os.times()[:2]) - cpu0
+        processed = _processed_count(svc) - processed0
+        captured = svc.feed.state()["frames"] - n0
+        svc.close()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\nthroughput (640x480, faces present): {processed / wall:.1f} processed frames/s "
+              f"({captured / wall:.0f} frames/s captured, the rest dropped as stale); "
+              f"CPU {cpu / wall:.2f} cores; RSS {rss_mb():.0f} MB (peak {peak:.0f} MB); {os.cpu_count()} cores")
+
+        # 2. latency: empty scene, then a person at 15 fps, default policy
+        source = ScriptedSource(scene, fps=15)
+        svc = DoorService(cfg, engine=engine, store=store, log_=log, source=source, pin_factory=MockFactory(),
+                          web=False)
+        svc.start()
+        latencies, misses = [], 0
+        names = list(probes)
+        for run in range(args.runs):
+            frames = probes[names[run % len(names)]]
+            svc.decider.reset()
+            svc.relay_history.clear()
+            source.show(frames)
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and not any(on for _t, on, _r in svc.relay_history):
+                time.sleep(0.002)
+            on = [t for t, active, _r in svc.relay_history if active]
+            if on and source.first_shown_at:
+                latencies.append((on[0] - source.first_shown_at) * 1000)
+            else:
+                misses += 1
+            source.show(None)
+            svc.door.lock(reason="bench reset")
+            time.sleep(0.3)
+        svc.close()
+        if latencies:
+            q = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else latencies * 19
+            print(f"\nfirst frame with an enrolled person -> relay on, 15 fps input, {len(latencies)} runs "
+                  f"({misses} not granted within 5 s):")
+            print(f"  min {min(latencies):.0f} ms, median {statistics.median(latencies):.0f} ms, "
+                  f"p95 {q[18]:.0f} ms, max {max(latencies):.0f} ms; "
+                  f"{sum(l <= 300 for l in latencies) / len(latencies):.0%} within 300 ms")
+        else:
+            print(f"\nno grant in {args.runs} runs")
+    engine.close()
+    return 0
+
+
+def _processed_count(svc) -> int:
+    return svc.processed_frames
+
+
+def logging_quiet():
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Helpers for the admin web page's tests: a real store and access log in tmp_path, a controller double.
+
+The controller stands in for the daemon (camera + door thread), which these tests do not run: it follows the
+contract in docs/architecture.md and records what the web page asked of it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.accesslog import AccessLog
+from edge.config import Config
+from edge.keys import init_keys
+from edge.store import DB_FILE_NAME, Store
+
+PASSWORD = "correct horse battery"
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_backend(state_dir: Path, *, bcrypt_rounds: int = 12, **web):
+    """(cfg, store, log) over a brand-new encrypted database in ``state_dir``."""
+    cfg = Config().replace("paths", state_dir=str(state_dir))
+    if web:
+        cfg = cfg.replace("web", **web)
+    ring, _ = init_keys(cfg)
+    store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
+                         max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=bcrypt_rounds)
+    log = AccessLog.open(cfg, keyring=ring)
+    return cfg, store, log
+
+
+def reopen_store(cfg, store) -> Store:
+    """A second, independent reader of the same file: proves what is on disk, not what is in memory."""
+    return Store(store.path, store.keyring)
+
+
+class ControllerDouble:
+    """The daemon as the web page sees it; the camera shows a fixed real photograph."""
+
+    def __init__(self, log: AccessLog, frame: np.ndarray | None):
+        self.log = log
+        self.frame = frame
+        self.unlocked_by: list[str] = []
+        self.reloads = 0
+        self.captures: list[tuple[int, float]] = []
+        self._lock = threading.Lock()
+
+    def status(self) -> dict:
+        return {"camera": "running" if self.frame is not None else "failed", "door": "locked", "fps": 15.0,
+                "last_decision": "none"}
+
+    def snapshot_jpeg(self) -> bytes | None:
+        if self.frame is None:
+            return None
+        ok, buf = cv2.imencode(".jpg", self.frame)
+        return buf.tobytes() if ok else None
+
+    def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]:
+        self.captures.append((count, seconds))
+        return [] if self.frame is None else [self.frame.copy() for _ in range(count)]
+
+    def remote_unlock(self, admin_username: str) -> None:
+        with self._lock:
+            self.unlocked_by.append(admin_username)
+        self.log.append("remote_unlock", user=admin_username, source="web")
+
+    def reload(self) -> None:
+        self.reloads += 1
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
