@@ -256,14 +256,6 @@ class KeyRing:
         """Re-encrypt ``token`` under the newest key."""
         return self._fernet.rotate(token)
 
-    def with_new_key(self, key: bytes) -> "KeyRing":
-        """An explicit ring (no source) with ``key`` in front of these keys; used while rotating."""
-        ring = KeyRing(keys=[key])
-        ring._fernets = [Fernet(key)] + self._fernets
-        ring._fernet = MultiFernet(ring._fernets)
-        ring._count = len(ring._fernets)
-        return ring
-
 
 def _read_passphrase_file(path: Path) -> str:
     try:

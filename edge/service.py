@@ -108,14 +108,14 @@ class DoorService:
         from .recognition import FaceEngine
         from .store import Store
 
+        store = Store.open(cfg, allow_backup=True)  # first: a missing database is the likeliest problem
+        access_log = AccessLog.open(cfg, keyring=store.keyring)
         engine = FaceEngine.from_config(cfg)
         try:
-            store = Store.open(cfg, allow_backup=True)
-            access_log = AccessLog.open(cfg, keyring=store.keyring)
+            return cls(cfg, engine=engine, store=store, log_=access_log, config_path=config_path, **options)
         except BaseException:
             engine.close()
             raise
-        return cls(cfg, engine=engine, store=store, log_=access_log, config_path=config_path, **options)
 
     # ------------------------------------------------------------------ settings and gallery
     def _settings(self) -> dict:

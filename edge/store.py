@@ -2,9 +2,9 @@
 
 File layout (``<state_dir>/edge-face.db``): one Fernet token over the payload
 ``b"EFDB" + u32 big-endian length + JSON + float32 blob``. The JSON holds the schema version, the revision
-counter, the settings an administrator changed and the users with their template records; all template vectors
-live in one little-endian float32 blob that each record points into (offset, dimension). That keeps a database
-of 10,000 users x 5 templates at a few tens of MB that loads in well under a second, with no pickle anywhere.
+counter, the settings an administrator changed, a table of model ids and the users with one compact row per
+template; all template vectors live, in row order, in one little-endian float32 blob. A database of 10,000
+users x 5 templates is about 40 MB and loads in well under a second (scripts/bench_store.py); no pickle.
 
 Durability: every commit writes a temporary file in the same directory, fsyncs it, hard-links the current file
 to ``edge-face.db.bak`` (the previous generation), ``os.replace``s the new file over the old name and fsyncs the
@@ -42,7 +42,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import bcrypt
 import numpy as np
@@ -73,16 +73,36 @@ class StoreInputError(StoreError):
     """A value given to the store is not acceptable (bad name, duplicate e-mail, short password, ...)."""
 
 
-@dataclass(frozen=True)
-class Template:
-    """One face template: an L2-normalised float32 vector made by one model."""
+class Template(NamedTuple):
+    """One face template: an L2-normalised float32 vector (read-only) made by one model.
+
+    A named tuple rather than a dataclass because a database holds tens of thousands and loading must be fast.
+    """
 
     id: str
     model_id: str
-    embedding: np.ndarray = field(repr=False, compare=False)
+    embedding: np.ndarray
     source: str
     quality: float | None
     created: float
+
+    def __repr__(self) -> str:
+        return (f"Template(id={self.id!r}, model_id={self.model_id!r}, source={self.source!r}, "
+                f"quality={self.quality!r}, created={self.created!r})")
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Template):
+            return NotImplemented
+        return (self.id, self.model_id, self.source, self.quality, self.created) == \
+            (other.id, other.model_id, other.source, other.quality, other.created) and \
+            np.array_equal(self.embedding, other.embedding)
+
+    def __ne__(self, other) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
 
 @dataclass(frozen=True)
@@ -136,10 +156,20 @@ class Gallery:
 # ---------------------------------------------------------------- schema migrations
 
 def _migrate_1_to_2(doc: dict) -> dict:
-    """Version 1 (pre-release) had no run-time settings section."""
-    doc = dict(doc)
-    doc.setdefault("settings", {})
-    doc["schema"] = 2
+    """Version 1 (pre-release) had no run-time settings and kept each template as a record with its own
+    model id, offset and dimension; version 2 has settings and compact template rows with a model table."""
+    doc = dict(doc, settings=doc.get("settings", {}), schema=2)
+    models, index, users = [], {}, []
+    for user in doc["users"]:
+        rows = []
+        for t in sorted(user["templates"], key=lambda t: t["offset"]):
+            key = (t["model_id"], t["dim"])
+            if key not in index:
+                index[key] = len(models)
+                models.append([t["model_id"], t["dim"]])
+            rows.append([t["id"], index[key], t["source"], t["quality"], t["created"]])
+        users.append(dict(user, templates=rows))
+    doc["users"], doc["models"] = users, models
     return doc
 
 
@@ -215,20 +245,24 @@ class _State:
         return self._index
 
     def to_bytes(self) -> bytes:
-        vectors, offset, users = [], 0, []
+        # Compact records: a template is [id, model index, source, quality, created]; its vector is the next
+        # ``dim`` floats of the blob (dim from the model table), so no offsets are stored.
+        vectors, users, models, model_index = [], [], [], {}
         for u in self.users.values():
             records = []
             for t in u.templates:
                 dim = int(t.embedding.shape[0])
-                records.append({"id": t.id, "model_id": t.model_id, "source": t.source, "quality": t.quality,
-                                "created": t.created, "offset": offset, "dim": dim})
+                key = (t.model_id, dim)
+                if key not in model_index:
+                    model_index[key] = len(models)
+                    models.append([t.model_id, dim])
+                records.append([t.id, model_index[key], t.source, t.quality, t.created])
                 vectors.append(t.embedding)
-                offset += dim
             users.append({"id": u.id, "username": u.username, "email": u.email, "display_name": u.display_name,
                           "password_hash": u.password_hash.decode("ascii"), "role": u.role, "status": u.status,
                           "created": u.created, "updated": u.updated, "templates": records})
         doc = {"schema": SCHEMA_VERSION, "revision": self.revision, "saved": time.time(),
-               "settings": self.settings, "users": users}
+               "settings": self.settings, "models": models, "users": users}
         return encode_payload(doc, vectors)
 
     @classmethod
@@ -236,20 +270,26 @@ class _State:
         doc, blob = decode_payload(data)
         doc = migrate(doc)
         try:
-            users = {}
+            models = [(str(m), int(dim)) for m, dim in doc["models"]]
+            offset, users = 0, {}
             for r in doc["users"]:
-                templates = tuple(
-                    Template(id=t["id"], model_id=t["model_id"],
-                             embedding=blob[t["offset"]:t["offset"] + t["dim"]], source=t["source"],
-                             quality=t["quality"], created=t["created"])
-                    for t in r["templates"])
+                templates = []
+                for tid, midx, source, quality, created in r["templates"]:
+                    model_id, dim = models[midx]
+                    vec = blob[offset:offset + dim]
+                    if vec.shape[0] != dim:
+                        raise ValueError("template block too short")
+                    offset += dim
+                    templates.append(Template(tid, model_id, vec, source, quality, created))
                 users[r["id"]] = User(id=r["id"], username=r["username"], email=r["email"],
                                       display_name=r["display_name"],
                                       password_hash=r["password_hash"].encode("ascii"), role=r["role"],
                                       status=r["status"], created=r["created"], updated=r["updated"],
-                                      templates=templates)
+                                      templates=tuple(templates))
+            if offset != blob.shape[0]:
+                raise ValueError("template block has extra data")
             return cls(int(doc["revision"]), users, dict(doc["settings"]))
-        except (KeyError, TypeError, ValueError, AttributeError):
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             raise StoreError("the database decrypted but its records are malformed") from None
 
 

@@ -116,7 +116,7 @@ def main() -> int:
     people = [d for d in sorted((FACES / "lfw_view1").iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Config().replace("paths", state_dir=tmp)
-        ring = init_keys(cfg)
+        ring, _created = init_keys(cfg)
         store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
                              max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
         probes = {}

@@ -201,7 +201,13 @@ install_venv() {
         say "program unchanged in $VENV"
         return
     fi
-    "${pip[@]}" install --no-deps --force-reinstall "$SRC"
+    # Built from a copy, so that the checkout gets no root-owned build/ folder.
+    local build
+    build="$(mktemp -d)"
+    cp -r "$SRC/edge" "$SRC/setup.cfg" "$SRC/pyproject.toml" "$build/"
+    [ ! -f "$SRC/README.md" ] || cp "$SRC/README.md" "$build/"
+    "${pip[@]}" install --no-deps --force-reinstall "$build"
+    rm -rf "$build"
     # Dependencies from the package's own metadata (setup.cfg), without test extras.
     requirements="$("$venv/bin/python" -c 'import importlib.metadata as m
 print("\n".join(r for r in m.requires("edge-face") or [] if "extra ==" not in r))')"

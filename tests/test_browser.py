@@ -8,7 +8,6 @@ names them on a different photograph. Screenshots of the dashboard (desktop and 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import cv2

@@ -93,7 +93,7 @@ def make_backend(tmp_path: Path, cast, engine, **sections):
     for section, values in sections.items():
         cfg = cfg.replace(section, **values)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    ring = init_keys(cfg)
+    ring, _created = init_keys(cfg)
     store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
                          max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
     for person in cast["enrolled"]:
@@ -342,9 +342,9 @@ def notify_listener(tmp_path):
     path = tmp_path / "notify.sock"
     sock.bind(str(path))
     sock.settimeout(0.2)
-    messages = []
 
     def drain():
+        messages = []  # what arrived since the last drain
         while True:
             try:
                 messages.append(sock.recv(4096).decode())

@@ -107,7 +107,7 @@ enabled = false
 """)
     cfg = load(config)
     cfg.state_dir.mkdir()
-    store = Store.create(cfg.state_dir / DB_FILE_NAME, init_keys(cfg), defaults=cfg.decision,
+    store = Store.create(cfg.state_dir / DB_FILE_NAME, init_keys(cfg)[0], defaults=cfg.decision,
                          max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
     user = store.add_user(username="resident", email="resident@example.org", status="active")
     for p in photos[:3]:

@@ -6,7 +6,7 @@ import cv2
 import pytest
 
 from edge.web import create_app
-from test_web_app import ROUNDS, client, login, post
+from test_web_app import ROUNDS, client, login
 from web_fixtures import PASSWORD, ControllerDouble, csrf_of, make_backend, reopen_store
 
 

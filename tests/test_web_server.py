@@ -235,6 +235,21 @@ def test_uploads_over_the_limit_are_refused_before_the_body_is_read(site):
     assert store.revision == before and reopen_store(cfg, store).revision == before
 
 
+def test_chunked_uploads_without_a_length_are_refused(site):
+    cfg, store, log, app, server = site
+    b = Browser(server, "127.0.0.5")
+    b.login("alice")
+    conn = b.connection()
+    conn.putrequest("POST", "/recognize")
+    conn.putheader("Cookie", "; ".join(f"{k}={v}" for k, v in b.cookies.items()))
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"5\r\nhello\r\n")
+    res = conn.getresponse()
+    assert res.status == 411 and "Content-Length" in res.read().decode()
+    conn.close()
+
+
 def test_plain_http_only_when_configured(tmp_path):
     cfg, store, log, app, server = serve(tmp_path, https=False)
     try:

@@ -6,7 +6,6 @@ typed at a prompt, or read from standard input with ``--password-stdin``.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as _dt
 import getpass
@@ -30,6 +29,8 @@ def register(sub) -> None:
     db = sub.add_parser("db", help="create, back up or restore the encrypted database")
     dbs = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     p = dbs.add_parser("init", help="create the key and an empty database (never overwrites)")
+    p.add_argument("--if-missing", action="store_true",
+                   help="do nothing (exit 0) when the database already exists, e.g. in a setup script")
     p.set_defaults(func=cmd_db_init)
     p = dbs.add_parser("backup", help="copy the database (still encrypted) to FILE")
     p.add_argument("file", metavar="FILE")
@@ -139,6 +140,9 @@ def cmd_db_init(args) -> int:
     cfg = load_config(args)
     db_path = cfg.state_dir / DB_FILE_NAME
     if db_path.exists():
+        if args.if_missing:
+            print(f"database already exists at {db_path}; left as it is")
+            return 0
         raise StoreError(f"a database already exists at {db_path}; `db init` never overwrites it")
     cfg.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     prompt = interactive_prompt()

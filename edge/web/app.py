@@ -14,7 +14,7 @@ from pathlib import Path
 import bottle
 from bottle import HTTPError, request, response
 
-from ..errors import EdgeError
+from ..errors import EdgeError, StoreError
 from .csrf import CsrfGuard, tokens_match
 from .sessions import SessionStore
 from .throttle import LoginThrottle
@@ -34,6 +34,11 @@ SECURITY_HEADERS = [
 ]
 _SECURITY_NAMES = {name.lower() for name, _ in SECURITY_HEADERS}
 ACCESS_LEVELS = ("public", "user", "active", "admin")
+
+try:                                                  # the store's "you gave me a bad value" error
+    from ..store import StoreInputError
+except ImportError:                                   # pragma: no cover - store not installed
+    StoreInputError = StoreError
 
 
 class AdminApp(bottle.Bottle):
@@ -112,6 +117,8 @@ class Web:
         return user is not None and user.role == "admin" and user.status == "active"
 
     def load_session(self) -> None:
+        """Who is asking, re-checked against the database on every request (a disabled user is out at once)."""
+        self.store.refresh()                          # follow changes made by the CLI (one stat when none)
         token = request.get_cookie(self.session_cookie)
         session = self.sessions.get(token)
         user = None
@@ -205,6 +212,11 @@ def uploaded_files(name: str) -> list:
         raise HTTPError(400, "The uploaded files could not be read.") from None
 
 
+def _sentence(exc: Exception) -> str:
+    text = str(exc)
+    return text[:1].upper() + text[1:]
+
+
 class GuardPlugin:
     """Applies the route's ``access`` level and, for POST, the CSRF check."""
 
@@ -231,7 +243,13 @@ class GuardPlugin:
                 raise HTTPError(403, "Your account is waiting for approval by an administrator.")
             if access == "admin" and not web.is_admin(user):
                 raise HTTPError(403, "This page is for administrators only.")
-            return callback(*args, **kwargs)
+            try:
+                return callback(*args, **kwargs)
+            except StoreInputError as exc:          # a value the store refused: the person can fix it
+                raise HTTPError(400, _sentence(exc)) from None
+            except EdgeError as exc:                # database locked, camera gone, ...: written for people
+                logger.error("web: %s %s: %s", request.method, request.path, exc)
+                raise HTTPError(503, _sentence(exc)) from None
 
         return guarded
 

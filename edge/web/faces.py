@@ -41,12 +41,10 @@ def decode_upload(upload) -> np.ndarray:
     from ..recognition import decode_image
 
     data = upload.file.read()
-    if not data:
-        raise ImageError(f"{upload.raw_filename}: the file is empty.")
     try:
-        return decode_image(data)
+        return decode_image(data, name=str(upload.raw_filename)[:100])
     except ImageError as exc:
-        raise ImageError(f"{upload.raw_filename}: not a photograph we can read ({exc}).") from None
+        raise ImageError(f"not a photograph we can read: {exc}") from None
 
 
 def quality_score(face) -> float:

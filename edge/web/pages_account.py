@@ -7,7 +7,7 @@ import math
 import re
 
 import bottle
-from bottle import HTTPError, HTTPResponse, request, response
+from bottle import HTTPError, HTTPResponse, response
 
 from ..errors import EdgeError
 from .app import Web, form_value
@@ -127,9 +127,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
             if wait:
                 locked_page(wait)
             return login_page(200, "Wrong username or password.", name)
-        web.throttle.success(account_key)
-        if user.status == "disabled":
-            return login_page(403, "This account is disabled; ask an administrator.", name)
+        web.throttle.success(account_key)       # (disabled accounts never get here: check_password refuses them)
         web.start_session(user)
         logger.info("web: %r logged in from %s", user.username, web.client_addr)
         bottle.redirect("/home", 303)

@@ -13,7 +13,7 @@ from bottle import HTTPError, request, response
 from ..errors import EdgeError, ImageError
 from .app import Web, form_value, uploaded_files
 from .display import RESULT_KINDS, events_csv, filter_events, format_similarity, format_time
-from .faces import current_threshold, decode_upload, recognise
+from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
 
