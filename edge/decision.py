@@ -18,7 +18,7 @@ The rules, all from :class:`Policy`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -275,7 +275,3 @@ def _mean_direction(embeddings: Iterable[np.ndarray]) -> np.ndarray:
     mean = stack.mean(axis=0)
     norm = float(np.linalg.norm(mean))
     return mean / norm if norm > 0 else mean
-
-
-def with_threshold(policy: Policy, threshold: float) -> Policy:
-    return replace(policy, threshold=threshold)

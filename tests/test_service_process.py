@@ -156,3 +156,22 @@ def test_a_missing_database_is_explained(tmp_path, models_dir):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "edge-face db init" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sighup_reloads_the_configuration_and_the_gallery(installation):
+    config, cfg = installation
+    config.write_text(config.read_text().replace('source = "folder"', 'source = "none"'))
+    daemon = Daemon(config)
+    try:
+        assert daemon.wait_for("ready:"), "\n".join(daemon.lines[-30:])
+        config.write_text(config.read_text().replace("unlock_seconds = 25", "unlock_seconds = 4")
+                          .replace("cooldown_seconds = 60", "cooldown_seconds = 7"))
+        daemon.proc.send_signal(signal.SIGHUP)
+        assert daemon.wait_for("reloaded"), "\n".join(daemon.lines[-30:])
+        assert daemon.wait_for("cooldown_seconds=7.0"), "\n".join(daemon.lines[-30:])  # the new policy is in force
+        assert daemon.proc.poll() is None  # still running
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert daemon.finish() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
