@@ -371,8 +371,8 @@ class Door:
         except Exception:
             self.close()
             raise
-        log.info("door ready: relay GPIO%d (%s), pins %s", door_cfg.relay_pin,
-                 "SIMULATED" if self.simulated else "real", self.pins())
+        log.info("door ready (%s pins): %s", "SIMULATED" if self.simulated else "real",
+                 ", ".join(f"{name} GPIO{p['pin']} {p['state']}" for name, p in self.pins().items()))
 
     def _add(self, device):
         self._devices.append(device)

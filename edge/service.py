@@ -40,7 +40,7 @@ import numpy as np
 
 from . import config as _config
 from .camera import CameraFeed, source_from_config
-from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .decision import Candidate, Decider, Decision, Policy, Ranker, candidate_from_faces
 from .door import Door, make_pin_factory
 from .errors import EdgeError
 from .sdnotify import Notifier
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 MAX_CRASHES = 3
 CRASH_WINDOW = 60.0
+UNKNOWN_PHOTOS_KEPT = 200
 LOOP_WAIT = 0.5  # longest the recognition loop waits for a frame before it counts as alive anyway
 _AUTO = object()
 
@@ -80,6 +81,7 @@ class DoorService:
         self._threads: list[threading.Thread] = []
         self._web_server = None
         self._gallery = None
+        self._ranker: Ranker | None = None
         self._status_line = ""
         self.started_at = time.time()
 
@@ -129,9 +131,10 @@ class DoorService:
 
     def _load_gallery(self) -> None:
         if self.store is None:
-            self._gallery = None
+            self._gallery = self._ranker = None
             return
         gallery = self.store.gallery(self.engine.model_id)
+        self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation)
         self._gallery = gallery
         log.info("gallery: %d templates of %d active users (revision %d)", len(gallery.user_ids),
                  len(set(gallery.user_ids)), self.store.revision)
@@ -176,12 +179,8 @@ class DoorService:
 
     # ------------------------------------------------------------------ the recognition loop
     def _rank(self, embedding: np.ndarray) -> list:
-        gallery = self._gallery
-        if gallery is None or not len(gallery.user_ids):
-            return []
-        from .recognition import match
-
-        return match.best_per_user(embedding, gallery)
+        ranker = self._ranker
+        return ranker(embedding) if ranker is not None else []
 
     def process_frame(self, frame: np.ndarray, now: float | None = None) -> Decision:
         """One frame through detection, embedding, matching, voting and the door."""
@@ -275,8 +274,9 @@ class DoorService:
             self._remember(kind, name, decision.score)
             log.info("%s %s (best similarity %.3f): %s", kind.upper(), name or "-", decision.score or -1,
                      decision.reason)
+            photo = self._keep_photo() if kind == "unknown" else None
             self._log_event(kind, user=name if kind == "deny" else None, similarity=decision.score,
-                            decision="deny", reason=decision.reason)
+                            decision="deny", reason=decision.reason, **({"photo": photo} if photo else {}))
             return
         if kind == "lockout":
             self.door.signal_deny()
@@ -284,6 +284,29 @@ class DoorService:
             log.warning("LOCKOUT: %s", decision.reason)
             self._log_event("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
                             seconds=self.policy.lockout_seconds)
+
+    def _keep_photo(self) -> str | None:
+        """With decision.keep_unknown_photos, the unknown face's crop, encrypted with the database key; the
+        newest ``UNKNOWN_PHOTOS_KEPT`` are kept. Returns the file name for the access log."""
+        candidate = self._last_candidate
+        if not self.cfg.decision.keep_unknown_photos or self.store is None or candidate is None \
+                or candidate.crop is None:
+            return None
+        try:
+            ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            folder = self.cfg.state_dir / "unknown"
+            folder.mkdir(mode=0o700, exist_ok=True)
+            name = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}.jpg.fernet"
+            path = folder / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.store.keyring.encrypt(bytes(data)))
+            for old in sorted(folder.glob("*.jpg.fernet"))[:-UNKNOWN_PHOTOS_KEPT]:
+                old.unlink(missing_ok=True)
+            return name
+        except Exception as exc:
+            log.error("cannot keep the photograph of an unknown face: %s", exc)
+            return None
 
     def _remember(self, kind: str, name: str | None, score: float | None) -> None:
         self._last_decision = {"kind": kind, "user": name, "similarity": None if score is None else round(score, 3),
@@ -413,9 +436,7 @@ class DoorService:
             return
         app = create_app(self.cfg, store=self.store, log=self.access_log, engine=self.engine, controller=self)
         self._web_server = WebServer(self.cfg, app)
-        self._web_server.start()
-        log.info("admin page on %s%s", self._web_server.url,
-                 f" (certificate SHA-256 {self._web_server.fingerprint})" if self._web_server.fingerprint else "")
+        self._web_server.start()  # it logs its address and certificate fingerprint
 
     def _thread_crashed(self, args) -> None:
         """Any thread dying of an exception: release the relay first, then report."""

@@ -33,6 +33,14 @@ from edge.decision import Candidate, Decider, Policy  # noqa: E402
 FACES = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO.parent / "shared" / "faces"))
 FPS = 15.0
 
+# Never-enrolled identities that are in fact enrolled people under another label; counting them as strangers
+# would blame the door for recognising someone correctly. Found by listing the strangers the door granted.
+SAME_PERSON = {
+    "lfw/Joseph_Blatter": "lfw/Sepp_Blatter",    # one man, two LFW labels
+    "lfw/Jennifer_Aniston": "deepface/id02",     # deepface's unit-test photographs include her
+    "lfw/Doug_Duncan": "lfw/Charles_Moose",      # Doug_Duncan_0001 shows Charles Moose beside him, as large
+}
+
 
 def variants(img: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The photograph as a camera would see it on successive frames: small shifts, scale, light, blur, noise."""
@@ -180,19 +188,19 @@ def main() -> int:
         if len(good) >= args.enrol + 1:
             enrolled[name] = [usable(p)[0] for p in good[:args.enrol]]  # templates: the plain photographs
             probes[name] = [e for p in good[args.enrol:] for e in usable(p)]
-        elif good and name.startswith("lfw/"):
+        elif good and name.startswith("lfw/") and name not in SAME_PERSON:
             strangers[name] = [e for p in good for e in usable(p)]
     gallery = Gallery(enrolled)
     print(f"enrolled {len(enrolled)} people x {args.enrol} photographs; {len(probes)} enrolled attempts "
           f"(other photographs); {len(strangers)} never-enrolled people")
 
     rng = np.random.default_rng(11)
-    attempts = []  # (true user or None, frames)
+    attempts = []  # (true user or None, frames, stranger name)
     for name, e in probes.items():
         for _ in range(3):
-            attempts.append((name, attempt_frames(e, args.frames, rng)))
+            attempts.append((name, attempt_frames(e, args.frames, rng), None))
     for name, e in strangers.items():
-        attempts.append((None, attempt_frames(e, args.frames, rng)))
+        attempts.append((None, attempt_frames(e, args.frames, rng), name))
     n_enrolled = sum(1 for a in attempts if a[0] is not None)
     n_unknown = len(attempts) - n_enrolled
     print(f"{n_enrolled} enrolled attempts, {n_unknown} stranger attempts, {args.frames} frames each\n")
@@ -203,9 +211,9 @@ def main() -> int:
         b, s1, s2 = top2(gallery.scores(frames, agg))
         ranked[agg] = (b, s1, s2)
 
-    thresholds = [engine.threshold - 0.04, engine.threshold, engine.threshold + 0.03, engine.threshold + 0.06]
-    votes = [(1, 1), (2, 3), (3, 5), (4, 6), (5, 8)]
-    margins = [0.0, 0.05, 0.1]
+    thresholds = [engine.threshold + d for d in (0.0, 0.04, 0.06, 0.08, 0.10)]
+    votes = [(1, 1), (2, 3), (3, 5), (4, 6)]
+    margins = [0.05, 0.1, 0.15]
     if args.quick:
         thresholds, votes, margins = [engine.threshold], [(1, 1), (3, 5)], [0.0, 0.05]
     print(f"{'aggregation':11} {'threshold':>9} {'k/n':>5} {'margin':>6} {'enrolled granted':>17} "
@@ -217,7 +225,8 @@ def main() -> int:
         b, s1, s2 = ranked[agg]
         ok = strangers_in = wrong = 0
         pos = 0
-        for true, frames in attempts:
+        let_in = []
+        for true, frames, stranger in attempts:
             sl = slice(pos, pos + len(frames))
             pos += len(frames)
             who = simulate(policy, b[sl], s1[sl], s2[sl], gallery.users)
@@ -225,13 +234,17 @@ def main() -> int:
                 continue
             if true is None:
                 strangers_in += 1
+                let_in.append(f"{stranger} as {who}")
             elif who == true:
                 ok += 1
             else:
                 wrong += 1
-        results.append((agg, thr, k, n, margin, ok / n_enrolled, strangers_in, wrong))
+        results.append((agg, thr, k, n, margin, ok / n_enrolled, strangers_in, wrong, let_in))
         print(f"{agg:11} {thr:9.3f} {k:>2}/{n:<2} {margin:6.2f} {ok / n_enrolled:16.1%} "
               f"{strangers_in:>12}/{n_unknown:<5} {wrong:>12}")
+    for r in results:
+        if r[6] and r[6] <= 3:
+            print(f"  {r[0]} {r[1]:.3f} {r[2]}/{r[3]} {r[4]}: strangers let in: {'; '.join(r[8])}")
     safe = [r for r in results if r[6] == 0 and r[7] == 0]
     if safe:
         best = max(safe, key=lambda r: (r[5], -r[2]))

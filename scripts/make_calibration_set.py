@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models-dir", type=Path, default=build_models.DEFAULT_MODELS_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    out = args.out or build_models.cache_root() / "calibration" / "lfw_devtrain"
+    out = args.out or build_models.default_calibration_dir()
     lfw = args.faces_dir / "lfw_view1"
     if not (lfw / "pairsDevTrain.txt").is_file():
         print(f"make_calibration_set: {lfw} has no pairsDevTrain.txt (set --faces-dir)", file=sys.stderr)

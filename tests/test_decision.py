@@ -151,3 +151,22 @@ def test_candidate_is_the_largest_face_above_the_minimum_size():
     assert candidate_from_faces(faces[:1], ranked, min_face_px=80) is None
     empty = candidate_from_faces(faces, lambda e: [], min_face_px=80)
     assert empty.user_id is None and empty.score == -1.0
+
+
+def test_ranker_mean_template_versus_best_template():
+    a1, a2 = unit(10), unit(11)
+    b1 = unit(12)
+    probe = a1  # identical to one of alice's templates, unrelated to the other
+    from edge.decision import Ranker
+
+    ranked_best = Ranker(
+        ["alice", "alice", "bob"], np.stack([a1, a2, b1]), aggregation="best")(probe)
+    assert ranked_best[0] == ("alice", pytest.approx(1.0, abs=1e-5))
+    mean = Ranker(["alice", "alice", "bob"], np.stack([a1, a2, b1]), aggregation="mean")
+    expected = float(probe @ ((a1 + a2) / np.linalg.norm(a1 + a2)))
+    users = dict(mean(probe))
+    assert users["alice"] == pytest.approx(expected, abs=1e-5) and users["alice"] < 0.8
+    assert [u for u, _ in mean(probe)] == ["alice", "bob"]
+    assert Ranker([], np.zeros((0, 128), np.float32))(probe) == []
+    with pytest.raises(ValueError):
+        Ranker(["a"], np.stack([a1]), aggregation="median")

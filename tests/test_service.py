@@ -460,3 +460,43 @@ def test_the_web_page_runs_in_the_daemon_process_on_loopback(tmp_path, cast, eng
     finally:
         svc.close()
     assert not any(t.name == "web" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_unknown_faces_leave_no_photograph_unless_configured_and_then_encrypted(tmp_path, cast, engine, keep):
+    decision = dict(FAST["decision"], keep_unknown_photos=keep)
+    cfg, store, log = make_backend(tmp_path, cast, engine, decision=decision)
+    svc = make_service(cfg, store, log, engine, None)
+    frame = canvas(cast["strangers"][0])
+    try:
+        decisions = [svc.process_frame(frame, now=i / 15).kind for i in range(40)]
+    finally:
+        svc.close()
+    assert "unknown" in decisions
+    unknown = [e for e in log.events() if e["kind"] == "unknown"]
+    files = sorted((cfg.state_dir / "unknown").glob("*")) if (cfg.state_dir / "unknown").exists() else []
+    if not keep:
+        assert files == [] and all("photo" not in e for e in unknown)
+        return
+    assert [f.name for f in files] == [e["photo"] for e in unknown]
+    blob = files[0].read_bytes()
+    assert not blob.startswith(b"\xff\xd8")  # not a readable JPEG on disk
+    crop = cv2.imdecode(np.frombuffer(store.keyring.decrypt(blob), np.uint8), cv2.IMREAD_COLOR)
+    assert crop is not None and crop.shape[2] == 3
+
+
+def test_a_stranger_who_keeps_trying_is_locked_out_and_it_is_logged(tmp_path, cast, engine):
+    decision = dict(FAST["decision"], lockout_after=2, lockout_seconds=60.0, window_seconds=0.5)
+    cfg, store, log = make_backend(tmp_path, cast, engine, decision=decision)
+    factory = MockFactory()
+    svc = make_service(cfg, store, log, engine, None, factory)
+    frame = canvas(cast["strangers"][1])
+    try:
+        decisions = [svc.process_frame(frame, now=i / 15).kind for i in range(45)]
+    finally:
+        svc.close()
+    assert decisions.count("lockout") == 1
+    assert set(decisions[decisions.index("lockout") + 1:]) == {"locked_out"}
+    events = kinds(log)
+    assert events.count("unknown") == 1 and events.count("lockout") == 1
+    assert [s.state for s in factory.pin(RELAY).states] == [False]

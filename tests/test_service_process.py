@@ -75,8 +75,19 @@ def installation(tmp_path, faces_dir, models_dir, engine):
     from edge.recognition import load_image
     from edge.store import DB_FILE_NAME, Store
 
-    person = next(d for d in sorted((faces_dir / "lfw_view1").iterdir())
-                  if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6)
+    from edge.errors import ImageError
+
+    def enrolable(d):
+        try:
+            return [engine.enrollment_face(load_image(p)).embedding for p in sorted(d.glob("*.jpg"))[:3]]
+        except ImageError:
+            return None
+
+    for person in sorted(d for d in (faces_dir / "lfw_view1").iterdir()
+                         if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6):
+        templates = enrolable(person)
+        if templates:
+            break
     photos = sorted(person.glob("*.jpg"))
     cam = tmp_path / "cam"
     cam.mkdir()
@@ -110,8 +121,8 @@ enabled = false
     store = Store.create(cfg.state_dir / DB_FILE_NAME, init_keys(cfg)[0], defaults=cfg.decision,
                          max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
     user = store.add_user(username="resident", email="resident@example.org", status="active")
-    for p in photos[:3]:
-        store.add_template(user.id, engine.enrollment_face(load_image(p)).embedding, model_id=engine.model_id)
+    for embedding in templates:
+        store.add_template(user.id, embedding, model_id=engine.model_id)
     return config, cfg
 
 

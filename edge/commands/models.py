@@ -92,7 +92,8 @@ def register(sub) -> None:
     add_dir(build)
     build.add_argument("--force", action="store_true", help="rebuild even when a cached build exists")
     build.add_argument("--calibration-dir", type=Path, default=None,
-                       help="aligned 160x160 face crops (scripts/make_calibration_set.py): also build full int8")
+                       help="aligned 160x160 face crops: also build full int8 (default: the folder "
+                            "scripts/make_calibration_set.py writes, if present)")
     build.set_defaults(func=cmd_build)
 
     verify = actions.add_parser("verify", help="check every model file against the manifest's sha256")

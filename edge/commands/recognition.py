@@ -1,0 +1,125 @@
+"""``edge-face faces`` and ``edge-face verify``: the recognition pipeline from the command line.
+
+Useful to check a camera angle, an enrolment photograph or the threshold by hand, without the service.
+Every failure a person can fix (unreadable file, no face, missing or corrupt model) is an EdgeError, which the
+CLI prints as one sentence with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import ImageError
+from . import load_config
+
+SAME, DIFFERENT = 0, 1
+
+
+def register(sub) -> None:
+    p = sub.add_parser("faces", help="detect faces in photographs and print box, score, quality, embedding",
+                       description="Detect the faces in each photograph (largest first) and print their box, "
+                                   "detector score, quality and embedding.")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photograph files (JPEG, PNG, ...)")
+    p.add_argument("--json", action="store_true", help="one JSON object per photograph (JSON Lines)")
+    p.set_defaults(func=cmd_faces)
+
+    p = sub.add_parser("verify", help="compare the faces of two photographs (exit 0 same person, 1 different)",
+                       description="Compare the one face in photograph A with the one face in photograph B. "
+                                   "Exit status: 0 same person, 1 different people, 2 error.")
+    p.add_argument("a", metavar="A", help="first photograph")
+    p.add_argument("b", metavar="B", help="second photograph")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="cosine threshold (default: decision.threshold, else the model's door threshold)")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.set_defaults(func=cmd_verify)
+
+
+def _engine(args):
+    from ..recognition import FaceEngine
+
+    return FaceEngine.from_config(load_config(args))
+
+
+def cmd_faces(args) -> int:
+    from ..recognition import load_image
+
+    engine = _engine(args)
+    status = 0
+    try:
+        for path in args.images:
+            try:
+                faces = engine.faces(load_image(path))
+            except ImageError as exc:
+                # One bad file among many: report it, keep going, fail at the end.
+                print(f"edge-face: {exc}", file=sys.stderr)
+                status = 2
+                continue
+            if args.json:
+                print(json.dumps({"image": path, "model": engine.model_id,
+                                  "faces": [_face_dict(f) for f in faces]}))
+            else:
+                _print_faces(path, faces)
+    finally:
+        engine.close()
+    return status
+
+
+def cmd_verify(args) -> int:
+    from ..recognition import load_image
+    from ..recognition.match import cosine
+
+    cfg = load_config(args)
+    from ..recognition import FaceEngine
+
+    engine = FaceEngine.from_config(cfg)
+    try:
+        threshold = args.threshold
+        if threshold is None:
+            threshold = cfg.decision.threshold if cfg.decision.threshold is not None else engine.threshold
+        faces = [_single_face(engine, path, load_image(path)) for path in (args.a, args.b)]
+    finally:
+        engine.close()
+    similarity = cosine(faces[0].embedding, faces[1].embedding)
+    same = similarity >= threshold
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, "similarity": round(similarity, 4),
+                          "threshold": threshold, "same_person": bool(same), "model": engine.model_id}))
+    else:
+        verdict = "same person" if same else "different people"
+        print(f"similarity {similarity:.3f} (threshold {threshold:.3f}): {verdict}")
+    return SAME if same else DIFFERENT
+
+
+def _single_face(engine, path, image):
+    faces = engine.faces(image)
+    if not faces:
+        raise ImageError(f"{path}: no face was found in the photograph")
+    if len(faces) > 1:
+        raise ImageError(f"{path}: {len(faces)} faces in the photograph; verify needs exactly one face "
+                         f"(crop the photograph to one person)")
+    return faces[0]
+
+
+def _face_dict(face) -> dict:
+    q = face.quality
+    return {
+        "box": list(face.box),
+        "score": round(face.score, 4),
+        "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks],
+        "quality": {"ok": q.ok, "reasons": q.reasons, "size": round(q.size, 1),
+                    "sharpness": round(q.sharpness, 1), "brightness": round(q.brightness, 1)},
+        "embedding": [round(float(v), 6) for v in face.embedding],
+    }
+
+
+def _print_faces(path, faces) -> None:
+    print(f"{path}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
+    for i, f in enumerate(faces, 1):
+        x, y, w, h = f.box
+        q = f.quality
+        verdict = "good" if q.ok else "; ".join(q.reasons)
+        head = " ".join(f"{v:+.3f}" for v in f.embedding[:4])
+        print(f"  {i}. box x={x} y={y} w={w} h={h}  score {f.score:.2f}  size {q.size:.0f} px  "
+              f"sharpness {q.sharpness:.0f}  brightness {q.brightness:.0f}  quality: {verdict}")
+        print(f"     embedding ({len(f.embedding)}): {head} ...")

@@ -1,0 +1,60 @@
+"""Compare embeddings: cosine similarity, and the best score of each enrolled person.
+
+Embeddings are L2-normalised, so cosine similarity is a dot product and a whole gallery is one matrix-vector
+product. A person enrolled with several photographs gets one score, the best of their templates, so that the
+caller can compare the best person with the runner-up (the decision's margin).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two vectors in [-1, 1] (normalises them, so raw model outputs work too)."""
+    a = np.asarray(a, np.float32).ravel()
+    b = np.asarray(b, np.float32).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"embeddings of different sizes ({a.size} and {b.size}) cannot be compared")
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
+
+
+def similarities(probe: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Cosine similarity of one probe (D,) with every row of ``matrix`` (N, D) whose rows are normalised."""
+    matrix = np.asarray(matrix, np.float32)
+    if matrix.size == 0:
+        return np.zeros(0, np.float32)
+    probe = np.asarray(probe, np.float32).ravel()
+    if matrix.ndim != 2 or matrix.shape[1] != probe.size:
+        raise ValueError(f"gallery rows have {matrix.shape[-1]} values, the probe has {probe.size}")
+    norm = float(np.linalg.norm(probe))
+    if norm == 0.0:
+        return np.zeros(len(matrix), np.float32)
+    return np.clip(matrix @ (probe / norm), -1.0, 1.0)
+
+
+def best_per_user(probe: np.ndarray, gallery: Any) -> list[tuple[str, float]]:
+    """``[(user_id, score), ...]`` best first, one entry per person: the best of that person's templates.
+
+    ``gallery`` has ``user_ids`` (one per row) and ``matrix`` (N, D) of normalised templates, like
+    :meth:`edge.store.Store.gallery`; a ``(user_ids, matrix)`` pair works too.
+    """
+    if isinstance(gallery, tuple):
+        user_ids, matrix = gallery
+    else:
+        user_ids, matrix = gallery.user_ids, gallery.matrix
+    if len(user_ids) == 0:
+        return []
+    if len(user_ids) != len(matrix):
+        raise ValueError(f"gallery has {len(user_ids)} user ids for {len(matrix)} templates")
+    scores = similarities(probe, matrix)
+    best: dict[str, float] = {}
+    for user_id, score in zip(user_ids, scores.tolist()):
+        if score > best.get(user_id, -2.0):
+            best[user_id] = score
+    return sorted(best.items(), key=lambda item: item[1], reverse=True)
