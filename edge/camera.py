@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -317,7 +318,7 @@ class CameraFeed:
         self._stop = threading.Event()
         self._state = CameraState(state="none" if source is None else "starting",
                                   source="none" if source is None else source.name)
-        self._rate: list[float] = []
+        self._rate: deque[float] = deque(maxlen=256)
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -360,7 +361,7 @@ class CameraFeed:
             self._state.frames += 1
             self._rate.append(now)
             while self._rate and now - self._rate[0] > 2.0:
-                self._rate.pop(0)
+                self._rate.popleft()
             if len(self._rate) > 1:
                 self._state.fps = (len(self._rate) - 1) / max(self._rate[-1] - self._rate[0], 1e-6)
             self._cond.notify_all()

@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -236,14 +237,22 @@ def sweep(pipe, manifest, args, train_images, train, labels, index, identities):
 
 
 def write_thresholds(path: Path, thresholds: dict[str, float]) -> None:
-    """Change only the threshold fields; keep everything else (and the file's key order) as it is."""
-    data = json.loads(path.read_text())
-    for entry in data.get("models", []):
-        if entry.get("id") in thresholds:
-            entry["threshold"] = round(float(thresholds[entry["id"]]), 3)
-            entry["threshold_calibrated"] = True
+    """Change only the threshold fields of the named models, keeping the rest of the file byte for byte
+    (the models build owns everything else in it)."""
+    text = path.read_text()
+    for model_id, value in thresholds.items():
+        start = text.find(f'"id": "{model_id}"')
+        if start < 0:
+            continue
+        end = text.find('"id": ', start + 1)
+        end = len(text) if end < 0 else end
+        block = text[start:end]
+        block = re.sub(r'"threshold": -?[0-9.]+', f'"threshold": {value:.3f}', block, count=1)
+        block = re.sub(r'"threshold_calibrated": (true|false)', '"threshold_calibrated": true', block, count=1)
+        text = text[:start] + block + text[end:]
+    json.loads(text)                                   # still valid JSON, or nothing is written
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 

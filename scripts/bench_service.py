@@ -106,6 +106,7 @@ def main() -> int:
 
     from edge.accesslog import AccessLog
     from edge.config import Config
+    from edge.errors import ImageError
     from edge.keys import init_keys
     from edge.recognition import FaceEngine, load_image
     from edge.service import DoorService
@@ -120,21 +121,26 @@ def main() -> int:
         store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
                              max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
         probes = {}
-        for d in people[:10]:
+        for d in people:
             imgs = sorted(d.glob("*.jpg"))
+            try:
+                templates = [engine.enrollment_face(load_image(p)).embedding for p in imgs[:3]]
+            except ImageError:
+                continue  # e.g. two faces in one photograph: not an enrolment photograph
             user = store.add_user(username=d.name.lower(), email=f"{d.name.lower()}@example.org", status="active")
-            for p in imgs[:3]:
-                store.add_template(user.id, engine.enrollment_face(load_image(p)).embedding,
-                                   model_id=engine.model_id, source="cli")
-            probes[d.name.lower()] = [frame_of(p) for p in imgs[3:]]
+            for emb in templates:
+                store.add_template(user.id, emb, model_id=engine.model_id, source="cli")
+            probes[d.name.lower()] = [frame_of(p).astype(np.int16) for p in imgs[3:]]
+            if len(probes) == 10:
+                break
         log = AccessLog.open(cfg, keyring=ring)
         scene = [np.full((480, 640, 3), 60, np.uint8)]
         print(f"model {engine.model_id}; {len(probes)} users enrolled with 3 photographs each; "
               f"policy: {cfg.decision}")
 
         # 1. throughput with faces present, frames delivered as fast as they are taken
-        everyone = [f for frames in probes.values() for f in frames]
-        source = ScriptedSource(everyone, fps=0)
+        everyone = [f.astype(np.uint8) for frames in probes.values() for f in frames]
+        source = ScriptedSource(everyone, fps=60)  # a camera faster than the service: measures its capacity
         svc = DoorService(cfg, engine=engine, store=store, log_=log, source=source, pin_factory=MockFactory(),
                           web=False)
         svc.start()
@@ -158,9 +164,12 @@ def main() -> int:
                           web=False)
         svc.start()
         latencies, misses = [], 0
-        names = list(probes)
+        appearances = [frames for person in probes.values() for frames in person]
+        rng = np.random.default_rng(3)
         for run in range(args.runs):
-            frames = probes[names[run % len(names)]]
+            # one person standing in front of the camera: one photograph, with sensor noise on every frame
+            photo = appearances[run % len(appearances)]
+            frames = [np.clip(photo + rng.normal(0, 3, photo.shape), 0, 255).astype(np.uint8) for _ in range(6)]
             svc.decider.reset()
             svc.relay_history.clear()
             source.show(frames)
@@ -178,8 +187,9 @@ def main() -> int:
         svc.close()
         if latencies:
             q = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else latencies * 19
-            print(f"\nfirst frame with an enrolled person -> relay on, 15 fps input, {len(latencies)} runs "
-                  f"({misses} not granted within 5 s):")
+            print(f"\nfirst frame with an enrolled person -> relay on, 15 fps input, default policy: "
+                  f"{len(latencies)} of {args.runs} appearances granted ({misses} photographs never reach the "
+                  f"policy within 5 s):")
             print(f"  min {min(latencies):.0f} ms, median {statistics.median(latencies):.0f} ms, "
                   f"p95 {q[18]:.0f} ms, max {max(latencies):.0f} ms; "
                   f"{sum(l <= 300 for l in latencies) / len(latencies):.0%} within 300 ms")

@@ -125,11 +125,12 @@ def test_no_face_for_longer_than_the_window_starts_a_new_attempt():
 
 
 def test_policy_from_settings_prefers_store_values_and_model_threshold():
-    cfg = config.Config()
-    p = Policy.from_settings(cfg.decision, {"frames_required": 2, "margin": 0.1}, model_threshold=0.66)
-    assert (p.frames_required, p.margin, p.threshold) == (2, 0.1, 0.66)
+    cfg = config.Config().replace("decision", threshold=None)  # none = the model manifest's threshold
+    p = Policy.from_settings(cfg.decision, {"frames_required": 2, "margin": 0.2}, model_threshold=0.66)
+    assert (p.frames_required, p.margin, p.threshold) == (2, 0.2, 0.66)
     p = Policy.from_settings(cfg.decision, {"threshold": 0.8}, model_threshold=0.66)
     assert p.threshold == 0.8
+    assert Policy.from_settings(config.Config().decision, {}, model_threshold=0.66).threshold == 0.78
 
 
 def test_changed_policy_applies_to_the_next_frame():

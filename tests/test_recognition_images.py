@@ -150,3 +150,20 @@ def test_exif_orientation_is_applied(tmp_path, photo):
     image = load_image(path)
     assert image.shape == photo.shape
     assert np.abs(image.astype(int) - photo.astype(int)).mean() < 6
+
+
+def test_formats_without_a_readable_size_are_refused_before_decoding(tmp_path, photo):
+    """A TIFF decodes fine in OpenCV, but its size is not checked from the header, so it is not decoded."""
+    path = tmp_path / "scan.tiff"
+    cv2.imwrite(str(path), photo)
+    with pytest.raises(ImageError, match="JPEG or PNG"):
+        load_image(path)
+
+
+def test_webp_and_bmp_are_read(tmp_path, photo):
+    for suffix in (".webp", ".bmp"):
+        path = tmp_path / f"photo{suffix}"
+        cv2.imwrite(str(path), photo)
+        image = load_image(path)
+        assert image.shape == photo.shape
+        assert np.abs(image.astype(int) - photo.astype(int)).mean() < 4

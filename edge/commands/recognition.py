@@ -35,16 +35,10 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_verify)
 
 
-def _engine(args):
-    from ..recognition import FaceEngine
-
-    return FaceEngine.from_config(load_config(args))
-
-
 def cmd_faces(args) -> int:
-    from ..recognition import load_image
+    from ..recognition import FaceEngine, load_image
 
-    engine = _engine(args)
+    engine = FaceEngine.from_config(load_config(args))
     status = 0
     try:
         for path in args.images:
@@ -66,12 +60,10 @@ def cmd_faces(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from ..recognition import load_image
+    from ..recognition import FaceEngine, load_image
     from ..recognition.match import cosine
 
     cfg = load_config(args)
-    from ..recognition import FaceEngine
-
     engine = FaceEngine.from_config(cfg)
     try:
         threshold = args.threshold

@@ -23,8 +23,8 @@ def prewhiten(crops_rgb: np.ndarray) -> np.ndarray:
     n = x[0].size
     mean = x.reshape(len(x), -1).mean(axis=1)
     std = x.reshape(len(x), -1).std(axis=1)
-    std = np.maximum(std, 1.0 / np.sqrt(n))
-    return (x - mean[:, None, None, None]) / std[:, None, None, None]
+    std = np.maximum(std, np.float32(1.0 / np.sqrt(n)))
+    return ((x - mean[:, None, None, None]) / std[:, None, None, None]).astype(np.float32, copy=False)
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

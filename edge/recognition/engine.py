@@ -94,9 +94,11 @@ class FaceEngine:
             return []
         crops = np.stack([self.align(image, d) for d in detections])
         embeddings = self.embed(crops)
-        return [Face(box=tuple(int(round(v)) for v in d.box), landmarks=d.landmarks, score=d.score,
-                     quality=assess(crop, d.size, min_face_px=self.min_face_px), embedding=emb, crop=crop)
-                for d, crop, emb in zip(detections, crops, embeddings)]
+        faces = [Face(box=tuple(int(round(v)) for v in d.box), landmarks=d.landmarks, score=d.score,
+                      quality=assess(crop, d.size, min_face_px=self.min_face_px), embedding=emb, crop=crop)
+                 for d, crop, emb in zip(detections, crops, embeddings)]
+        faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)   # stable: by the boxes callers see
+        return faces
 
     def enrollment_face(self, image: np.ndarray) -> Face:
         """The one good face of an enrolment photograph, or an ImageError listing every reason it is not."""

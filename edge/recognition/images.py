@@ -49,7 +49,7 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
 
 
 def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an encoded image (JPEG, PNG, WebP, BMP, TIFF, ...) into BGR uint8 (H, W, 3).
+    """Decode an encoded image (JPEG, PNG, WebP, BMP or GIF) into BGR uint8 (H, W, 3).
 
     Grayscale is expanded to three channels, transparency is composited on white, 16-bit and float images are
     scaled to 8 bits, and the EXIF orientation of a JPEG is applied.
@@ -58,23 +58,27 @@ def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int =
         raise ImageError(f"{name}: expected the bytes of an image file")
     if len(data) == 0:
         raise ImageError(f"{name}: the file is empty")
-    header = image_header(bytes(data[:65536]) if len(data) > 65536 else bytes(data), data)
-    if header is not None:
-        kind, width, height, needs_unchanged = header
-        _check_dimensions(name, width, height, max_pixels)
-    else:
-        kind, needs_unchanged = None, True
+    head = bytes(data[:65536])
+    header = image_header(head, data)
+    if header is None:
+        # Only formats whose size can be read before decoding get decoded: anything else could be a bomb.
+        if head.startswith(b"\xff\xd8"):
+            raise ImageError(f"{name}: cannot decode this JPEG file (damaged or truncated); use the whole file")
+        raise ImageError(f"{name}: not an image file this program reads; use a JPEG or PNG photograph "
+                         f"(WebP, BMP and GIF work too)")
+    kind, width, height, needs_unchanged = header
+    _check_dimensions(name, width, height, max_pixels)
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores EXIF orientation, so it is used only when the header
-    # says there is something to keep (PNG/WebP/TIFF with alpha or deep channels, or an unknown format).
+    # says there is something to keep (PNG/WebP with alpha or 16-bit channels, BMP/GIF with possible alpha).
     flags = cv2.IMREAD_UNCHANGED if needs_unchanged else cv2.IMREAD_COLOR
     try:
         image = cv2.imdecode(buf, flags)
     except cv2.error:
         image = None
     if image is None or image.size == 0:
-        what = f"a {kind} file that is damaged or truncated" if kind else "not an image file OpenCV can read"
-        raise ImageError(f"{name}: {what}; use a JPEG or PNG photograph")
+        raise ImageError(f"{name}: cannot decode this {kind} file (damaged, truncated or an unsupported "
+                         f"variant); use a JPEG or PNG photograph")
     image = to_bgr8(image)
     h, w = image.shape[:2]
     _check_dimensions(name, w, h, max_pixels)

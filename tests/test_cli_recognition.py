@@ -1,0 +1,108 @@
+"""``edge-face faces`` and ``edge-face verify``: output, exit codes, and bad input without tracebacks.
+
+The CLI runs in-process through edge.cli.main with a real TOML configuration in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+
+OBAMA = "face_recognition_examples/obama/obama.jpg"
+OBAMA_2 = "face_recognition_examples/obama/obama2.jpg"
+BIDEN = "face_recognition_examples/biden/biden.jpg"
+TWO_PEOPLE = "face_recognition_examples/_scenes_multi_face/two_people.jpg"
+
+
+def _config(tmp_path, models_dir, name="config.toml"):
+    path = tmp_path / name
+    path.write_text(f'[paths]\nmodels_dir = "{models_dir}"\nstate_dir = "{tmp_path}"\n'
+                    f'[recognition]\nnum_threads = 1\n')
+    return str(path)
+
+
+@pytest.fixture
+def cli(tmp_path, models_dir, capsys):
+    config = _config(tmp_path, models_dir)
+
+    def run(*args):
+        code = main(["--config", config, *map(str, args)])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+    return run
+
+
+def test_verify_same_person_exits_0(cli, faces_dir):
+    code, out, _ = cli("verify", faces_dir / OBAMA, faces_dir / OBAMA_2)
+    assert code == 0
+    assert "same person" in out
+
+
+def test_verify_different_people_exits_1_with_json(cli, faces_dir):
+    code, out, _ = cli("verify", "--json", faces_dir / OBAMA, faces_dir / BIDEN)
+    assert code == 1
+    result = json.loads(out)
+    assert result["same_person"] is False
+    assert result["similarity"] < result["threshold"]
+    assert result["model"].startswith("facenet-int8:")
+
+
+def test_verify_refuses_a_photograph_with_two_faces(cli, faces_dir):
+    code, out, err = cli("verify", faces_dir / OBAMA, faces_dir / TWO_PEOPLE)
+    assert code == 2 and out == ""
+    assert "2 faces in the photograph" in err
+
+
+def test_verify_unreadable_file_exits_2(cli, faces_dir, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("not a picture")
+    code, _, err = cli("verify", faces_dir / OBAMA, bad)
+    assert code == 2
+    assert "bad.jpg" in err and "not an image file" in err
+
+
+def test_faces_json_lines_one_object_per_image(cli, faces_dir):
+    code, out, _ = cli("faces", "--json", faces_dir / OBAMA, faces_dir / TWO_PEOPLE)
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [len(rec["faces"]) for rec in lines] == [1, 2]
+    face = lines[0]["faces"][0]
+    assert set(face) >= {"box", "score", "quality", "embedding"}
+    assert len(face["embedding"]) == 128
+    assert abs(np.linalg.norm(face["embedding"]) - 1.0) < 1e-3
+    assert face["quality"]["ok"] is True
+
+
+def test_faces_text_output_and_a_bad_file_among_good_ones(cli, faces_dir, tmp_path):
+    missing = tmp_path / "absent.jpg"
+    code, out, err = cli("faces", faces_dir / OBAMA, missing)
+    assert code == 2                                  # the good photograph is still reported
+    assert "1 face" in out and "box x=" in out and "quality: good" in out
+    assert "absent.jpg: no such file" in err
+
+
+def test_missing_models_say_how_to_build_them(tmp_path, faces_dir, capsys):
+    config = _config(tmp_path, tmp_path / "no-models")
+    code = main(["--config", config, "verify", str(faces_dir / OBAMA), str(faces_dir / BIDEN)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "edge-face models build" in err and "Traceback" not in err
+
+
+def test_corrupt_model_is_reported_not_raised(tmp_path, models_dir, faces_dir, capsys):
+    copy = tmp_path / "models"
+    copy.mkdir()
+    for name in ("manifest.json", "face_detection_yunet_2023mar.onnx"):
+        shutil.copy(models_dir / name, copy / name)
+    (copy / "facenet_int8.tflite").write_bytes(b"\0" * 4096)
+    config = _config(tmp_path, copy)
+    code = main(["--config", config, "faces", str(faces_dir / OBAMA)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "does not match the manifest" in err and "Traceback" not in err
