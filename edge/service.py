@@ -170,7 +170,7 @@ class DoorService:
                                                                                   "door", "store", "web")},
                                              "decision": new.decision, "logging": new.logging})
                 if self.store is not None:
-                    self.store._defaults = new.decision  # the store's settings fall back to these
+                    self.store.set_defaults(new.decision)
                 logging.getLogger().setLevel(new.logging.level)
                 log.info("SIGHUP: configuration %s reloaded", self.config_path)
         if self.store is not None:

@@ -810,6 +810,10 @@ class Store:
 
     # ------------------------------------------------------------ run-time settings
 
+    def set_defaults(self, defaults: _config.DecisionConfig) -> None:
+        """New configuration defaults (SIGHUP); values an administrator saved still win."""
+        self._defaults = defaults
+
     @property
     def settings(self) -> dict:
         """The effective settings: values saved by an administrator over the configuration's defaults."""
