@@ -45,7 +45,10 @@ class RecognitionConfig:
     num_threads: int = _opt(0, min=0, max=64, doc="TFLite threads; 0 means all cores.")
     detector_score: float = _opt(0.8, min=0.1, max=0.99, doc="Minimum YuNet face score.")
     flip_average: bool = _opt(True, doc="Average the embedding of the face and its mirror image.")
-    detect_max_side: int = _opt(1280, min=160, max=8192, doc="Detect on a copy downscaled to this side.")
+    detect_max_side: int = _opt(1280, min=160, max=8192,
+                                doc="Photographs (uploads, CLI): detect on a copy downscaled to this side.")
+    frame_detect_side: int = _opt(320, min=160, max=8192,
+                                  doc="Camera frames: detect at this side; a door's faces are near and large.")
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ class DoorService:
     def process_frame(self, frame: np.ndarray, now: float | None = None) -> Decision:
         """One frame through detection, embedding, matching, voting and the door."""
         now = self.clock() if now is None else now
-        faces = self.engine.faces(frame)
+        faces = self.engine.faces(frame, limit=1, detect_max_side=self.cfg.recognition.frame_detect_side)
         candidate = candidate_from_faces(faces, self._rank, min_face_px=self.policy.min_face_px)
         decision = self.decider.observe(candidate, now)
         self._last_candidate = candidate

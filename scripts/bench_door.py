@@ -16,6 +16,7 @@ defaults. Embeddings are cached (keyed by model id) in ~/.cache/edge-face/bench_
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import sys
@@ -76,7 +77,10 @@ def embed_all(engine, people: dict[str, list[Path]], n_variants: int, quick: boo
     """path -> list of embeddings (one per variant; empty if no usable face); cached on disk."""
     from edge.recognition import load_image
 
-    cache = Path.home() / ".cache" / "edge-face" / f"bench_door_{engine.model_id.replace(':', '_')}_{n_variants}.npz"
+    # Keyed by the model and by the pipeline's source, so a change of alignment or preprocessing re-embeds.
+    pipeline = hashlib.sha256(b"".join(p.read_bytes() for p in sorted((REPO / "edge" / "recognition").glob("*.py"))))
+    cache = Path.home() / ".cache" / "edge-face" / (
+        f"bench_door_{engine.model_id.replace(':', '_')}_{pipeline.hexdigest()[:12]}_{n_variants}.npz")
     known: dict[str, list[np.ndarray]] = {}
     if cache.is_file():
         data = np.load(cache, allow_pickle=False)

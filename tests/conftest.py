@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -46,3 +47,15 @@ def engine(models_dir):
     eng = FaceEngine(models_dir=models_dir)
     yield eng
     eng.close()
+
+
+def camera_frame(path: Path, size=(640, 480), background: int = 60) -> np.ndarray:
+    """A camera-sized BGR frame with a real photograph in the middle (an LFW face comes out ~110 px wide)."""
+    import cv2
+
+    img = cv2.imread(str(path))
+    frame = np.full((size[1], size[0], 3), background, np.uint8)
+    h, w = img.shape[:2]
+    y, x = (size[1] - h) // 2, (size[0] - w) // 2
+    frame[y:y + h, x:x + w] = img
+    return frame

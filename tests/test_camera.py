@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import camera_frame
 from edge import config
 from edge.camera import (CameraFeed, FolderSource, OpenCVSource, PicameraSource, source_from_config)
 from edge.errors import CameraError
@@ -143,15 +144,6 @@ def photos(faces_dir: Path, count: int) -> list[Path]:
     return [sorted(p.glob("*.jpg"))[0] for p in people[:count]]
 
 
-def frame_from(path: Path, size=(640, 480)) -> np.ndarray:
-    img = cv2.imread(str(path))
-    canvas = np.full((size[1], size[0], 3), 40, np.uint8)
-    h, w = img.shape[:2]
-    y, x = (size[1] - h) // 2, (size[0] - w) // 2
-    canvas[y:y + h, x:x + w] = img
-    return canvas
-
-
 def write_video(path: Path, frames: list[np.ndarray], fps=15.0) -> Path:
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
@@ -163,7 +155,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps=15.0) -> Path:
 
 
 def test_video_file_of_real_photos_plays_in_order_and_loops(faces_dir, tmp_path):
-    frames = [frame_from(p) for p in photos(faces_dir, 4)]
+    frames = [camera_frame(p) for p in photos(faces_dir, 4)]
     video = write_video(tmp_path / "door.avi", frames)
     src = OpenCVSource(device=str(video), fps=120, loop=True)
     src.open()
@@ -177,7 +169,7 @@ def test_video_file_of_real_photos_plays_in_order_and_loops(faces_dir, tmp_path)
 
 
 def test_video_file_without_loop_ends_with_camera_error(faces_dir, tmp_path):
-    video = write_video(tmp_path / "short.avi", [frame_from(p) for p in photos(faces_dir, 2)])
+    video = write_video(tmp_path / "short.avi", [camera_frame(p) for p in photos(faces_dir, 2)])
     src = OpenCVSource(device=str(video), fps=120, loop=False)
     src.open()
     src.read(), src.read()
@@ -197,7 +189,7 @@ def test_folder_source_plays_real_photos_at_the_frame_rate(faces_dir, tmp_path):
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, p in enumerate(photos(faces_dir, 3)):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), frame_from(p))
+        cv2.imwrite(str(folder / f"{i:03d}.png"), camera_frame(p))
     (folder / "notes.txt").write_text("not an image")
     src = FolderSource(folder=folder, fps=20, loop=True)
     src.open()
@@ -253,7 +245,7 @@ def photo_folder(faces_dir, tmp_path):
     folder = tmp_path / "cam"
     folder.mkdir()
     for i, p in enumerate(photos(faces_dir, 3)):
-        cv2.imwrite(str(folder / f"{i}.jpg"), frame_from(p))
+        cv2.imwrite(str(folder / f"{i}.jpg"), camera_frame(p))
     return folder
 
 

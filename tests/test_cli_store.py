@@ -133,11 +133,6 @@ def test_commands_without_a_database_explain_what_to_do(cli):
 
 
 def test_enroll_with_real_photographs(cli, tmp_path, faces_dir, models_dir):
-    try:
-        from edge.recognition import FaceEngine  # noqa: F401
-    except ImportError:
-        from conftest import missing
-        missing("edge.recognition.FaceEngine is not available")
     cli.config.write_text(f'[paths]\nstate_dir = "state"\nmodels_dir = "{models_dir}"\n')
     cli("db", "init")
     cli("user", "add", "colin", "--no-password", "--active")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from conftest import camera_frame as canvas
 from edge.config import Config
 from edge.camera import FolderSource
 from edge.errors import ImageError
@@ -28,16 +29,6 @@ def wait_until(predicate, timeout=20.0, step=0.02):
             return True
         time.sleep(step)
     return bool(predicate())
-
-
-def canvas(path: Path, size=(640, 480)) -> np.ndarray:
-    """A 640x480 camera frame with the photograph in the middle (LFW faces come out ~110 px wide)."""
-    img = cv2.imread(str(path))
-    frame = np.full((size[1], size[0], 3), 60, np.uint8)
-    h, w = img.shape[:2]
-    y, x = (size[1] - h) // 2, (size[0] - w) // 2
-    frame[y:y + h, x:x + w] = img
-    return frame
 
 
 def write_frames(folder: Path, photos: list[Path], repeat: int = 1) -> Path:

@@ -15,18 +15,9 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def canvas(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path))
-    frame = np.full((480, 640, 3), 60, np.uint8)
-    h, w = img.shape[:2]
-    frame[(480 - h) // 2:(480 - h) // 2 + h, (640 - w) // 2:(640 - w) // 2 + w] = img
-    return frame
+from conftest import REPO_ROOT as REPO, camera_frame as canvas
 
 
 class Daemon:

@@ -86,12 +86,20 @@ class FaceEngine:
         options.update(overrides)
         return cls(**options)
 
-    def faces(self, image: np.ndarray) -> list[Face]:
-        """Every face in a BGR image, largest first, each with its embedding and quality."""
+    def faces(self, image: np.ndarray, *, limit: int | None = None,
+              detect_max_side: int | None = None) -> list[Face]:
+        """Every face in a BGR image, largest first, each with its embedding and quality.
+
+        ``limit`` embeds only the largest faces (the door looks at the nearest person only);
+        ``detect_max_side`` overrides the detection size, e.g. smaller for camera frames where faces are near.
+        """
         image = _check_image(image)
-        detections = self.detect(image)
+        detections = self.detect(image, max_side=detect_max_side)
         if not detections:
             return []
+        detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
+        if limit is not None:
+            detections = detections[:limit]
         crops = np.stack([self.align(image, d) for d in detections])
         embeddings = self.embed(crops)
         faces = [Face(box=tuple(int(round(v)) for v in d.box), landmarks=d.landmarks, score=d.score,
@@ -119,10 +127,10 @@ class FaceEngine:
 
     # The stages, public for benchmarks and tools that need one of them alone.
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
+    def detect(self, image: np.ndarray, *, max_side: int | None = None) -> list[Detection]:
         detector = self._require(self._detector)
         with self._detect_lock:
-            return detect_faces(detector, image, max_side=self.detect_max_side)
+            return detect_faces(detector, image, max_side=max_side or self.detect_max_side)
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return align.align_face(image, detection.landmarks, size=self._input_size)
