@@ -288,7 +288,7 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
     for section, key in PATH_KEYS:
         value = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
         if isinstance(value, str) and value and not os.path.isabs(value):
-            raw[section][key] = str(base / value)
+            raw[section][key] = os.path.normpath(base / value)
 
 
 def describe() -> list[tuple[str, Any, str]]:

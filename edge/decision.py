@@ -92,50 +92,6 @@ class Decision:
         return self.kind == "grant"
 
 
-class Ranker:
-    """Scores a face against the gallery, one score per user, best first.
-
-    ``aggregation="mean"`` compares with each user's mean template (normalised), ``"best"`` with each user's
-    best template (:func:`edge.recognition.match.best_per_user`). scripts/bench_door.py measured the mean
-    template to keep strangers out at a higher share of enrolled people let in: one bad enrolment photograph
-    can no longer match a stranger on its own.
-    """
-
-    def __init__(self, user_ids: Sequence[str], matrix: np.ndarray, *, aggregation: str = "mean"):
-        if aggregation not in ("mean", "best"):
-            raise ValueError(f"aggregation must be 'mean' or 'best', not {aggregation!r}")
-        self.aggregation = aggregation
-        self._rows = (list(user_ids), np.asarray(matrix, dtype=np.float32))
-        users = list(dict.fromkeys(user_ids))
-        self.users = users
-        if aggregation == "mean" and users:
-            index = {u: i for i, u in enumerate(users)}
-            sums = np.zeros((len(users), self._rows[1].shape[1]), np.float32)
-            np.add.at(sums, [index[u] for u in user_ids], self._rows[1])
-            norms = np.linalg.norm(sums, axis=1, keepdims=True)
-            self._means = sums / np.where(norms > 0, norms, 1.0)
-        else:
-            self._means = None
-
-    @classmethod
-    def for_gallery(cls, gallery, *, aggregation: str = "mean") -> "Ranker":
-        return cls(gallery.user_ids, gallery.matrix, aggregation=aggregation)
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def __call__(self, probe: np.ndarray) -> list[tuple[str, float]]:
-        if not self.users:
-            return []
-        if self._means is None:
-            from .recognition import match
-
-            return match.best_per_user(probe, self._rows)
-        scores = self._means @ np.asarray(probe, dtype=np.float32)
-        order = np.argsort(-scores)
-        return [(self.users[i], float(scores[i])) for i in order]
-
-
 def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *, min_face_px: int) -> Candidate | None:
     """The largest face whose shorter side is at least ``min_face_px``, scored with ``rank(embedding)``
     (a list of (user_id, score), best first: ``match.best_per_user`` over the gallery)."""

@@ -40,7 +40,8 @@ import numpy as np
 
 from . import config as _config
 from .camera import CameraFeed, source_from_config
-from .decision import Candidate, Decider, Decision, Policy, Ranker, candidate_from_faces
+from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .recognition.match import Ranker
 from .door import Door, make_pin_factory
 from .errors import EdgeError
 from .sdnotify import Notifier

@@ -158,7 +158,7 @@ def test_ranker_mean_template_versus_best_template():
     a1, a2 = unit(10), unit(11)
     b1 = unit(12)
     probe = a1  # identical to one of alice's templates, unrelated to the other
-    from edge.decision import Ranker
+    from edge.recognition.match import Ranker
 
     ranked_best = Ranker(
         ["alice", "alice", "bob"], np.stack([a1, a2, b1]), aggregation="best")(probe)

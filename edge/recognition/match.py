@@ -2,12 +2,13 @@
 
 Embeddings are L2-normalised, so cosine similarity is a dot product and a whole gallery is one matrix-vector
 product. A person enrolled with several photographs gets one score, the best of their templates, so that the
-caller can compare the best person with the runner-up (the decision's margin).
+caller can compare the best person with the runner-up (the decision's margin). :class:`Ranker` is what the
+door and the web page's "test recognition" both use, so the page shows what the door would decide.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -58,3 +59,45 @@ def best_per_user(probe: np.ndarray, gallery: Any) -> list[tuple[str, float]]:
         if score > best.get(user_id, -2.0):
             best[user_id] = score
     return sorted(best.items(), key=lambda item: item[1], reverse=True)
+
+
+class Ranker:
+    """Scores a face against the gallery, one score per user, best first.
+
+    ``aggregation="mean"`` compares with each user's mean template (normalised), ``"best"`` with each user's
+    best template (:func:`best_per_user`). scripts/bench_door.py measured the mean
+    template to keep strangers out at a higher share of enrolled people let in: one bad enrolment photograph
+    can no longer match a stranger on its own.
+    """
+
+    def __init__(self, user_ids: Sequence[str], matrix: np.ndarray, *, aggregation: str = "mean"):
+        if aggregation not in ("mean", "best"):
+            raise ValueError(f"aggregation must be 'mean' or 'best', not {aggregation!r}")
+        self.aggregation = aggregation
+        self._rows = (list(user_ids), np.asarray(matrix, dtype=np.float32))
+        users = list(dict.fromkeys(user_ids))
+        self.users = users
+        if aggregation == "mean" and users:
+            index = {u: i for i, u in enumerate(users)}
+            sums = np.zeros((len(users), self._rows[1].shape[1]), np.float32)
+            np.add.at(sums, [index[u] for u in user_ids], self._rows[1])
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            self._means = sums / np.where(norms > 0, norms, 1.0)
+        else:
+            self._means = None
+
+    @classmethod
+    def for_gallery(cls, gallery, *, aggregation: str = "mean") -> "Ranker":
+        return cls(gallery.user_ids, gallery.matrix, aggregation=aggregation)
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def __call__(self, probe: np.ndarray) -> list[tuple[str, float]]:
+        if not self.users:
+            return []
+        if self._means is None:
+            return best_per_user(probe, self._rows)
+        scores = self._means @ np.asarray(probe, dtype=np.float32)
+        order = np.argsort(-scores)
+        return [(self.users[i], float(scores[i])) for i in order]

@@ -93,21 +93,26 @@ def current_threshold(web) -> float:
 
 
 def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
-    """Every face in the image with its best match among active users, and the threshold used."""
-    from ..recognition import match as matching
+    """Every face in the image with its best match among active users, and the threshold used.
+
+    Ranked exactly as the door ranks a frame (same aggregation, threshold and margin), so a match here means one
+    frame that would vote for that person at the door.
+    """
+    from ..recognition.match import Ranker
 
     threshold = current_threshold(web)
+    margin = float(web.store.settings.get("margin") or 0.0)
     with web.engine_lock:
         faces = web.engine.faces(image)
-    gallery = web.store.gallery(web.engine.model_id)
+    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     results = []
     for face in faces:
-        ranked = matching.best_per_user(face.embedding, gallery) if len(gallery.user_ids) else []
-        names = [(_username(web, uid), float(score)) for uid, score in ranked[:2]]
+        names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding)[:2]]
         best = names[0] if names else (None, None)
-        results.append(Match(crop_data_uri(face.crop), best[0], best[1],
-                             best[1] is not None and best[1] >= threshold,
-                             names[1] if len(names) > 1 else None))
+        runner_up = names[1] if len(names) > 1 else None
+        matched = best[1] is not None and best[1] >= threshold and \
+            (runner_up is None or best[1] - runner_up[1] >= margin)
+        results.append(Match(crop_data_uri(face.crop), best[0], best[1], matched, runner_up))
     return results, threshold
 
 
