@@ -87,18 +87,18 @@ class DoorConfig:
 class DecisionConfig:
     """First defaults of the run-time settings; the store's values win once saved."""
 
-    # Defaults measured with scripts/bench_door.py (facenet-int8; 189 people enrolled with 3 photographs each;
-    # 567 enrolled and 2,912 never-enrolled 2-second attempts at 15 fps): threshold 0.78, 3 of 5 frames in 2 s,
-    # margin 0.15, mean template per user -> 80.8% of enrolled attempts granted, 0 strangers, 0 wrong-person.
-    # Same policy at the manifest's 0.72: 91.2% granted but 4 strangers in; margin 0.10: 1 stranger (a look-alike);
-    # best-of-templates instead of the mean template at 0.78 / 0.15: 76.9% granted and 1 stranger.
-    threshold: float | None = _opt(0.78, min=-1.0, max=1.0, nullable=True,
+    # Defaults measured with scripts/bench_door.py (facenet-int8, final pipeline; 189 people enrolled with 3
+    # photographs each; 567 enrolled and 2,912 never-enrolled 2-second attempts at 15 fps), mean template per user:
+    #   threshold 0.80, 3 of 5 frames in 2 s, margin 0.10 -> 83.8% of enrolled attempts granted, 0 strangers, 0
+    #   wrong-person grants. 0.79 is the lowest threshold with 0 strangers (86.2%); 0.77 let 2 look-alikes in, the
+    #   manifest's per-comparison 0.69 let 13 in. 0.80 keeps one step of headroom above the last stranger.
+    threshold: float | None = _opt(0.80, min=-1.0, max=1.0, nullable=True,
                                    doc="Cosine threshold; none = the model manifest's door threshold.")
     unlock_seconds: float = _opt(3.0, min=0.5, max=60.0)
     frames_required: int = _opt(3, min=1, max=30, doc="k: matching frames needed ...")
     frames_considered: int = _opt(5, min=1, max=60, doc="... among the last n frames ...")
     window_seconds: float = _opt(2.0, min=0.1, max=30.0, doc="... within this time window.")
-    margin: float = _opt(0.15, min=0.0, max=1.0, doc="Lead over the second-best user.")
+    margin: float = _opt(0.10, min=0.0, max=1.0, doc="Lead over the second-best user.")
     aggregation: str = _opt("mean", choices=("mean", "best"),
                             doc="Per-user score: mean = against the user's mean template; best = best template.")
     min_face_px: int = _opt(80, min=20, max=2000, doc="Smallest face side (pixels) considered.")

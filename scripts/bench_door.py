@@ -172,6 +172,8 @@ def main() -> int:
     ap.add_argument("--variants", type=int, default=4, help="camera-like variants per photograph")
     ap.add_argument("--enrol", type=int, default=3, help="photographs per enrolled person")
     ap.add_argument("--quick", action="store_true", help="fewer policies")
+    ap.add_argument("--thresholds", help="comma-separated thresholds to try (default: manifest + 0 to 0.10)")
+    ap.add_argument("--aggregations", default="best,mean", help="comma-separated: best, mean")
     args = ap.parse_args()
 
     from edge.recognition import FaceEngine
@@ -210,7 +212,7 @@ def main() -> int:
     print(f"{n_enrolled} enrolled attempts, {n_unknown} stranger attempts, {args.frames} frames each\n")
 
     ranked = {}
-    for agg in ("best", "mean"):
+    for agg in args.aggregations.split(","):
         frames = np.concatenate([a[1] for a in attempts])
         b, s1, s2 = top2(gallery.scores(frames, agg))
         ranked[agg] = (b, s1, s2)
@@ -220,10 +222,13 @@ def main() -> int:
     margins = [0.05, 0.1, 0.15]
     if args.quick:
         thresholds, votes, margins = [engine.threshold], [(1, 1), (3, 5)], [0.0, 0.05]
+    if args.thresholds:
+        thresholds = [float(t) for t in args.thresholds.split(",")]
+    aggregations = args.aggregations.split(",")
     print(f"{'aggregation':11} {'threshold':>9} {'k/n':>5} {'margin':>6} {'enrolled granted':>17} "
           f"{'strangers granted':>18} {'wrong person':>12}")
     results = []
-    for agg, thr, (k, n), margin in itertools.product(("best", "mean"), thresholds, votes, margins):
+    for agg, thr, (k, n), margin in itertools.product(aggregations, thresholds, votes, margins):
         policy = Policy(threshold=thr, frames_required=k, frames_considered=n, window_seconds=2.0, margin=margin,
                         cooldown_seconds=0, lockout_after=1000, lockout_seconds=0)
         b, s1, s2 = ranked[agg]

@@ -130,7 +130,7 @@ def test_policy_from_settings_prefers_store_values_and_model_threshold():
     assert (p.frames_required, p.margin, p.threshold) == (2, 0.2, 0.66)
     p = Policy.from_settings(cfg.decision, {"threshold": 0.8}, model_threshold=0.66)
     assert p.threshold == 0.8
-    assert Policy.from_settings(config.Config().decision, {}, model_threshold=0.66).threshold == 0.78
+    assert Policy.from_settings(config.Config().decision, {}, model_threshold=0.66).threshold == config.DecisionConfig().threshold == 0.80
 
 
 def test_changed_policy_applies_to_the_next_frame():
