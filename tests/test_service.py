@@ -285,13 +285,13 @@ class CrashingEngine:
     def __getattr__(self, name):
         return getattr(self._engine, name)
 
-    def faces(self, image):
+    def faces(self, image, **options):
         self.calls += 1
         if self.calls in self.hang_on:
             self.release.wait()
         if self.calls in self.crash_on or "all" in self.crash_on:
             raise RuntimeError("injected fault in recognition")
-        return self._engine.faces(image)
+        return self._engine.faces(image, **options)
 
 
 def test_a_crash_in_recognition_releases_the_relay_and_the_loop_recovers(tmp_path, cast, engine):
