@@ -181,7 +181,7 @@ class DoorService:
     # ------------------------------------------------------------------ the recognition loop
     def _rank(self, embedding: np.ndarray) -> list:
         ranker = self._ranker
-        return ranker(embedding) if ranker is not None else []
+        return ranker(embedding, top=2) if ranker is not None else []
 
     def process_frame(self, frame: np.ndarray, now: float | None = None) -> Decision:
         """One frame through detection, embedding, matching, voting and the door."""

@@ -95,22 +95,14 @@ def main() -> None:
 
     probe = rng.normal(size=128).astype(np.float32)
     probe /= np.linalg.norm(probe)
-    users = np.asarray(gallery.user_ids)
     _, match_times = timed(lambda: gallery.matrix @ probe, 200)
     print(f"matrix product, probe vs {len(gallery)} templates: {fmt(match_times)}")
-
-    def best_user():
-        scores = gallery.matrix @ probe
-        best = int(np.argmax(scores))
-        return users[best], float(scores[best])
-    _, best_times = timed(best_user, 200)
-    print(f"matrix product + best template: {fmt(best_times)}")
-    try:
-        from edge.recognition import match as matching
-        _, per_user = timed(lambda: matching.best_per_user(probe, gallery), 50)
-        print(f"edge.recognition.match.best_per_user: {fmt(per_user)}")
-    except (ImportError, AttributeError):
-        print("edge.recognition.match.best_per_user: not available")
+    from edge.recognition.match import Ranker
+    for aggregation in ("mean", "best"):
+        ranker, build_times = timed(lambda: Ranker.for_gallery(gallery, aggregation=aggregation), 3)
+        _, rank_times = timed(lambda: ranker(probe, top=2), 200)
+        print(f"door ranking ({aggregation} template per user, top 2 of {len(ranker)} users): {fmt(rank_times)}; "
+              f"built once per revision in {fmt(build_times)}")
     if not args.dir:
         for p in folder.iterdir():
             p.unlink()

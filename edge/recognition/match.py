@@ -49,16 +49,7 @@ def best_per_user(probe: np.ndarray, gallery: Any) -> list[tuple[str, float]]:
         user_ids, matrix = gallery
     else:
         user_ids, matrix = gallery.user_ids, gallery.matrix
-    if len(user_ids) == 0:
-        return []
-    if len(user_ids) != len(matrix):
-        raise ValueError(f"gallery has {len(user_ids)} user ids for {len(matrix)} templates")
-    scores = similarities(probe, matrix)
-    best: dict[str, float] = {}
-    for user_id, score in zip(user_ids, scores.tolist()):
-        if score > best.get(user_id, -2.0):
-            best[user_id] = score
-    return sorted(best.items(), key=lambda item: item[1], reverse=True)
+    return Ranker(user_ids, matrix, aggregation="best")(probe)
 
 
 class Ranker:
@@ -73,18 +64,24 @@ class Ranker:
     def __init__(self, user_ids: Sequence[str], matrix: np.ndarray, *, aggregation: str = "mean"):
         if aggregation not in ("mean", "best"):
             raise ValueError(f"aggregation must be 'mean' or 'best', not {aggregation!r}")
+        matrix = np.asarray(matrix, dtype=np.float32)
+        if len(user_ids) != len(matrix):
+            raise ValueError(f"gallery has {len(user_ids)} user ids for {len(matrix)} templates")
         self.aggregation = aggregation
-        self._rows = (list(user_ids), np.asarray(matrix, dtype=np.float32))
-        users = list(dict.fromkeys(user_ids))
-        self.users = users
-        if aggregation == "mean" and users:
-            index = {u: i for i, u in enumerate(users)}
-            sums = np.zeros((len(users), self._rows[1].shape[1]), np.float32)
-            np.add.at(sums, [index[u] for u in user_ids], self._rows[1])
+        self.users = list(dict.fromkeys(user_ids))
+        index = {u: i for i, u in enumerate(self.users)}
+        rows_user = np.fromiter((index[u] for u in user_ids), dtype=np.intp, count=len(user_ids))
+        if aggregation == "mean":
+            sums = np.zeros((len(self.users), matrix.shape[1] if matrix.ndim == 2 else 0), np.float32)
+            np.add.at(sums, rows_user, matrix)
             norms = np.linalg.norm(sums, axis=1, keepdims=True)
-            self._means = sums / np.where(norms > 0, norms, 1.0)
+            self._matrix = sums / np.where(norms > 0, norms, 1.0)
+            self._starts = None
         else:
-            self._means = None
+            # Rows grouped by user, so one reduceat takes every user's best template in a single pass.
+            order = np.argsort(rows_user, kind="stable")
+            self._matrix = matrix[order]
+            self._starts = np.flatnonzero(np.r_[True, np.diff(rows_user[order]) != 0]) if len(order) else None
 
     @classmethod
     def for_gallery(cls, gallery, *, aggregation: str = "mean") -> "Ranker":
@@ -93,11 +90,16 @@ class Ranker:
     def __len__(self) -> int:
         return len(self.users)
 
-    def __call__(self, probe: np.ndarray) -> list[tuple[str, float]]:
+    def __call__(self, probe: np.ndarray, *, top: int | None = None) -> list[tuple[str, float]]:
+        """``[(user_id, score), ...]`` best first; ``top`` keeps only the best few (the door needs two)."""
         if not self.users:
             return []
-        if self._means is None:
-            return best_per_user(probe, self._rows)
-        scores = self._means @ np.asarray(probe, dtype=np.float32)
-        order = np.argsort(-scores)
+        scores = similarities(probe, self._matrix)
+        if self._starts is not None:
+            scores = np.maximum.reduceat(scores, self._starts)
+        if top is not None and top < len(scores):
+            candidates = np.argpartition(-scores, top - 1)[:top]
+            order = candidates[np.argsort(-scores[candidates], kind="stable")]
+        else:
+            order = np.argsort(-scores, kind="stable")
         return [(self.users[i], float(scores[i])) for i in order]

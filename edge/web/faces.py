@@ -107,7 +107,7 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     results = []
     for face in faces:
-        names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding)[:2]]
+        names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding, top=2)]
         best = names[0] if names else (None, None)
         runner_up = names[1] if len(names) > 1 else None
         matched = best[1] is not None and best[1] >= threshold and \
