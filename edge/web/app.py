@@ -14,7 +14,8 @@ from pathlib import Path
 import bottle
 from bottle import HTTPError, request, response
 
-from ..errors import EdgeError, StoreError
+from ..errors import EdgeError
+from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .sessions import SessionStore
 from .throttle import LoginThrottle
@@ -35,10 +36,6 @@ SECURITY_HEADERS = [
 _SECURITY_NAMES = {name.lower() for name, _ in SECURITY_HEADERS}
 ACCESS_LEVELS = ("public", "user", "active", "admin")
 
-try:                                                  # the store's "you gave me a bad value" error
-    from ..store import StoreInputError
-except ImportError:                                   # pragma: no cover - store not installed
-    StoreInputError = StoreError
 
 
 class AdminApp(bottle.Bottle):
