@@ -320,11 +320,11 @@ def cmd_enroll(args) -> int:
             except ImageError as exc:
                 print(f"{path}: rejected: {exc}")
                 continue
-            quality = _quality(face)
+            # The template records the detector's confidence as its quality.
             template = store.add_template(user.id, face.embedding, model_id=engine.model_id, source="cli",
-                                          quality=quality)
+                                          quality=face.score)
             accepted += 1
-            print(f"{path}: accepted (template {template.id}, quality {quality:.2f})")
+            print(f"{path}: accepted (template {template.id}, quality {face.score:.2f})")
     finally:
         engine.close()
     _audit(access_log, "enrol", user.username, accepted=accepted, rejected=len(args.images) - accepted)
@@ -333,15 +333,6 @@ def cmd_enroll(args) -> int:
         return 1
     print(f"{user.username}: {accepted} of {len(args.images)} photograph(s) enrolled")
     return 0
-
-
-def _quality(face) -> float:
-    q = getattr(face, "quality", None)
-    for name in ("score", "value"):
-        value = getattr(q, name, None)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return float(getattr(face, "score", 0.0))
 
 
 # ------------------------------------------------------------------ log

@@ -110,20 +110,7 @@ class FaceEngine:
 
     def enrollment_face(self, image: np.ndarray) -> Face:
         """The one good face of an enrolment photograph, or an ImageError listing every reason it is not."""
-        found = self.faces(image)
-        if not found:
-            raise ImageError("no face was found in the photograph: use a well-lit photograph that shows the "
-                             "whole face from the front")
-        main = found[0]
-        others = [f for f in found[1:] if f.size >= OTHER_FACE_FRACTION * main.size]
-        reasons = []
-        if others:
-            count = len(others) + 1
-            reasons.append(f"{_number_word(count)} faces in the photograph: use a photograph of one person only")
-        reasons.extend(main.quality.reasons)
-        if reasons:
-            raise ImageError("the photograph cannot be used for enrolment: " + "; ".join(reasons))
-        return main
+        return enrollment_choice(self.faces(image))
 
     # The stages, public for benchmarks and tools that need one of them alone.
 
@@ -181,6 +168,27 @@ def _check_image(image) -> np.ndarray:
     if min(image.shape[:2]) < 16:
         raise ImageError(f"the image is too small ({image.shape[1]} x {image.shape[0]} pixels) to show a face")
     return image
+
+
+def enrollment_choice(found: list[Face]) -> Face:
+    """The one good face among ``found`` (largest first), or an ImageError listing every reason there is none.
+
+    A plain function so that a caller that already has the faces (the web page shows a rejected photograph's
+    crop) does not detect and embed the photograph a second time.
+    """
+    if not found:
+        raise ImageError("no face was found in the photograph: use a well-lit photograph that shows the "
+                         "whole face from the front")
+    main = found[0]
+    others = [f for f in found[1:] if f.size >= OTHER_FACE_FRACTION * main.size]
+    reasons = []
+    if others:
+        count = len(others) + 1
+        reasons.append(f"{_number_word(count)} faces in the photograph: use a photograph of one person only")
+    reasons.extend(main.quality.reasons)
+    if reasons:
+        raise ImageError("the photograph cannot be used for enrolment: " + "; ".join(reasons))
+    return main
 
 
 def _number_word(n: int) -> str:

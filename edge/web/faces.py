@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..errors import EdgeError, ImageError
+from ..errors import ImageError
 
 MAX_PHOTOS = 20
 
@@ -47,34 +47,25 @@ def decode_upload(upload) -> np.ndarray:
         raise ImageError(f"not a photograph we can read: {exc}") from None
 
 
-def quality_score(face) -> float:
-    q = getattr(face, "quality", None)
-    for name in ("score", "value"):
-        if isinstance(getattr(q, name, None), (int, float)):
-            return float(getattr(q, name))
-    return float(getattr(face, "score", 0.0))
-
-
 def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: str) -> list[Verdict]:
     """Run the enrolment check on each image and store a template for every good one."""
+    from ..recognition.engine import enrollment_choice
+
     verdicts = []
     for name, image in named_images:
+        faces = []
         try:
             with web.engine_lock:
-                face = web.engine.enrollment_face(image)
+                faces = web.engine.faces(image)
+            face = enrollment_choice(faces)
         except ImageError as exc:
-            crop = ""
-            try:
-                with web.engine_lock:
-                    faces = web.engine.faces(image)
-                crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
-            except EdgeError:
-                pass
+            crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
             verdicts.append(Verdict(name, False, [str(exc)], crop))
             continue
-        score = quality_score(face)
-        web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source, quality=score)
-        verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), score))
+        # The template records the detector's confidence as its quality.
+        web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
+                               quality=face.score)
+        verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), face.score))
     return verdicts
 
 
