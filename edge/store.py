@@ -853,8 +853,12 @@ def state_saved_time(path: Path) -> float | None:
         return None
 
 
-def verify_file(path: str | os.PathLike, keyring: KeyRing) -> int:
-    """The revision held by a database file, or StoreError if it does not decrypt with ``keyring``."""
+def read_verified(path: str | os.PathLike, keyring: KeyRing) -> tuple[bytes, int]:
+    """The raw (still encrypted) bytes of a database file and the revision they hold.
+
+    One read: what a backup or restore writes is exactly what was checked. StoreError if the file cannot be read
+    or does not decrypt with ``keyring``.
+    """
     path = Path(path)
     try:
         token = path.read_bytes()
@@ -867,4 +871,4 @@ def verify_file(path: str | os.PathLike, keyring: KeyRing) -> int:
     except InvalidToken:
         raise StoreError(f"{path} does not decrypt with the current key: it is damaged, not an edge-face "
                          "database, or was made before a key rotation") from None
-    return _State.from_bytes(data).revision
+    return token, _State.from_bytes(data).revision

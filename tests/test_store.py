@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet
 from edge.config import DecisionConfig
 from edge.errors import StoreError
 from edge.keys import FileKeySource, KeyRing
-from edge.store import (SCHEMA_VERSION, Store, StoreInputError, encode_payload, verify_file)
+from edge.store import (SCHEMA_VERSION, Store, StoreInputError, encode_payload, read_verified)
 
 ROUNDS = 4  # bcrypt cost for tests; the product uses 12
 
@@ -319,9 +319,10 @@ def test_a_second_writer_gets_the_lock_error(store, db_path, ring):
     assert reopen(db_path, ring).find_user("after") is not None
 
 
-def test_verify_file_names_a_file_that_does_not_decrypt(store, db_path, tmp_path):
-    assert verify_file(db_path, store.keyring) == 1
+def test_read_verified_names_a_file_that_does_not_decrypt(store, db_path, tmp_path):
+    data, revision = read_verified(db_path, store.keyring)
+    assert revision == 1 and data == db_path.read_bytes()
     other = tmp_path / "other.db"
     other.write_bytes(Fernet(Fernet.generate_key()).encrypt(b"x"))
     with pytest.raises(StoreError, match="does not decrypt"):
-        verify_file(other, store.keyring)
+        read_verified(other, store.keyring)

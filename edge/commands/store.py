@@ -21,7 +21,7 @@ from ..accesslog import AccessLog
 from ..atomic import FileLock, write_durable
 from ..errors import ImageError, StoreError
 from ..keys import init_keys, interactive_prompt, load_keyring
-from ..store import DB_FILE_NAME, ROLES, Store, StoreInputError, verify_file
+from ..store import DB_FILE_NAME, ROLES, Store, StoreInputError, read_verified
 from . import load_config
 
 
@@ -178,8 +178,7 @@ def cmd_db_backup(args) -> int:
     if target.exists() and not args.force:
         raise StoreError(f"{target} already exists; choose another name or add --force")
     with store.transaction():  # the lock: nobody commits while we copy
-        data = store.path.read_bytes()
-    revision = verify_file(store.path, store.keyring)
+        data, revision = read_verified(store.path, store.keyring)
     if not target.parent.is_dir():
         raise StoreError(f"{target.parent} is not a folder")
     write_durable(target, data)
@@ -193,13 +192,12 @@ def cmd_db_restore(args) -> int:
     db_path = cfg.state_dir / DB_FILE_NAME
     backup_path = db_path.with_name(db_path.name + ".bak")
     source = backup_path if args.previous else Path(args.file)
-    revision = verify_file(source, ring)  # refuses anything that does not decrypt with our key
-    data = source.read_bytes()
+    data, revision = read_verified(source, ring)  # refuses anything that does not decrypt with our key
     with FileLock(db_path.with_name(db_path.name + ".lock"), what="the database"):
         current_ok = False
         if db_path.exists():
             try:
-                verify_file(db_path, ring)
+                read_verified(db_path, ring)
                 current_ok = True
             except StoreError:
                 aside = db_path.with_name(f"{db_path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
