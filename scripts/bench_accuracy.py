@@ -31,6 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from edge.atomic import write_durable  # noqa: E402
 from edge.recognition import align, models  # noqa: E402
 from edge.recognition.detect import create_detector, detect_faces  # noqa: E402
 from edge.recognition.embed import embed_crops, l2_normalise  # noqa: E402
@@ -251,9 +252,7 @@ def write_thresholds(path: Path, thresholds: dict[str, float]) -> None:
         block = re.sub(r'"threshold_calibrated": (true|false)', '"threshold_calibrated": true', block, count=1)
         text = text[:start] + block + text[end:]
     json.loads(text)                                   # still valid JSON, or nothing is written
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_durable(path, text.encode("utf-8"), mode=0o644)
 
 
 if __name__ == "__main__":

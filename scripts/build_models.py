@@ -52,7 +52,7 @@ YUNET_MEMBER = "nex_face/resources/face_detection_yunet_2023mar.onnx"
 YUNET_MEMBER_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 
 BUILD_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "keras==3.15.1")
-BUILD_DISTRIBUTIONS = {"tensorflow-cpu": "2.21.0", "keras": "3.15.1"}
+BUILD_DISTRIBUTIONS = dict(r.split("==", 1) for r in BUILD_REQUIREMENTS)
 
 INPUT_SIZE = 160
 EMBEDDING_SIZE = 128
@@ -108,23 +108,11 @@ def calibration_key(base_key: str, calibration_sha256: str) -> str:
     return hashlib.sha256(f"{base_key}\n{calibration_sha256}".encode()).hexdigest()[:32]
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    """Copy so that a reader never sees half a model: write beside the target, then rename."""
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    from edge.atomic import write_durable  # the dev-venv half of the builder only
+
+    # 0644: the service user must be able to read the manifest.
+    write_durable(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"), mode=0o644)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -210,7 +198,11 @@ def ensure_build_venv(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     if venv.exists():
         shutil.rmtree(venv)
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    made = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+    if made.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise BuildError(f"could not create the build venv {venv} ({(made.stderr.strip() or 'no output')[-300:]}); "
+                         "on Debian or Pi OS install python3-venv")
     done = subprocess.run([str(_venv_python(venv)), "-m", "pip", "install", "-q", "--disable-pip-version-check",
                            *BUILD_REQUIREMENTS], capture_output=True, text=True)
     if done.returncode != 0 or _venv_versions(venv) != BUILD_DISTRIBUTIONS:
@@ -222,14 +214,6 @@ def ensure_build_venv(root: Path) -> Path:
 
 # ---------------------------------------------------------------------------------------------------------------
 # Calibration set for full int8
-
-
-def standardise(rgb) -> "object":
-    """Per-image standardisation, the FaceNet input normalisation: (x - mean) / max(std, 1/sqrt(N))."""
-    import numpy as np
-
-    x = rgb.astype(np.float32)
-    return (x - x.mean()) / max(float(x.std()), 1.0 / float(np.sqrt(x.size)))
 
 
 def default_calibration_dir() -> Path:
@@ -270,6 +254,8 @@ def write_calibration_array(files: list[Path], out: Path) -> None:
     import cv2
     import numpy as np
 
+    from edge.recognition.embed import prewhiten  # exactly what the door computes
+
     batch = np.empty((len(files), INPUT_SIZE, INPUT_SIZE, 3), np.float32)
     for i, path in enumerate(files):
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -278,7 +264,7 @@ def write_calibration_array(files: list[Path], out: Path) -> None:
         if bgr.shape[:2] != (INPUT_SIZE, INPUT_SIZE):
             raise BuildError(f"calibration image {path} is {bgr.shape[1]}x{bgr.shape[0]}; "
                              f"expected aligned {INPUT_SIZE}x{INPUT_SIZE} face crops")
-        batch[i] = standardise(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        batch[i] = prewhiten(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[None])[0]
     np.save(out, batch)
 
 
@@ -430,17 +416,27 @@ def build_full_int8(root: Path, base_key: str, calibration_dir: Path, *, force: 
 
 
 def install_files(entry: Path, record: dict, models_dir: Path) -> dict[str, str]:
-    """Copy a cached build into models/ and return the measured sha256 of each copy."""
-    measured = {}
-    for name, expected in record["files"].items():
-        dst = models_dir / name
-        _copy_atomic(entry / name, dst)
-        actual = sha256_file(dst)
-        if actual != expected:
-            raise BuildError(f"the cached {entry / name} is corrupt (sha256 {actual}, recorded {expected}); "
-                             "run `edge-face models build --force`")
-        measured[name] = actual
-    return measured
+    """Copy a cached build into models/ and return the sha256 of each file.
+
+    Every file is copied beside its target and checked first; only when all match are they renamed into place,
+    so a corrupt cache entry never replaces a working model.
+    """
+    staged: dict[str, Path] = {}
+    try:
+        for name, expected in record["files"].items():
+            tmp = models_dir / f".{name}.tmp-{os.getpid()}"
+            staged[name] = tmp
+            shutil.copyfile(entry / name, tmp)
+            actual = sha256_file(tmp)
+            if actual != expected:
+                raise BuildError(f"the cached {entry / name} is corrupt (sha256 {actual}, recorded {expected}); "
+                                 "run `edge-face models build --force`")
+        for name, tmp in staged.items():
+            os.replace(tmp, models_dir / name)
+    finally:
+        for tmp in staged.values():
+            tmp.unlink(missing_ok=True)
+    return dict(record["files"])
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict:

@@ -49,6 +49,24 @@ def engine(models_dir):
     eng.close()
 
 
+def copy_models(models_dir: Path, dest: Path, ids=("facenet-int8",)) -> dict:
+    """A models folder at ``dest`` with the manifest and the files of some models (``ids=None``: all of them), for
+    tests that corrupt or remove a copy; returns its manifest."""
+    import json
+    import shutil
+
+    from edge.recognition import models
+
+    manifest = models.load_manifest(models_dir)
+    dest.mkdir(parents=True, exist_ok=True)
+    kept = [m for m in manifest["models"] if ids is None or m["id"] in ids]
+    for entry in kept:
+        shutil.copyfile(models_dir / entry["file"], dest / entry["file"])
+    manifest = dict(manifest, models=kept)
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return manifest
+
+
 def camera_frame(path: Path, size=(640, 480), background: int = 60) -> np.ndarray:
     """A camera-sized BGR frame with a real photograph in the middle (an LFW face comes out ~110 px wide)."""
     import cv2

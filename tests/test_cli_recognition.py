@@ -6,11 +6,11 @@ The CLI runs in-process through edge.cli.main with a real TOML configuration in 
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
+from conftest import copy_models
 from edge.cli import main
 
 OBAMA = "face_recognition_examples/obama/obama.jpg"
@@ -97,9 +97,7 @@ def test_missing_models_say_how_to_build_them(tmp_path, faces_dir, capsys):
 
 def test_corrupt_model_is_reported_not_raised(tmp_path, models_dir, faces_dir, capsys):
     copy = tmp_path / "models"
-    copy.mkdir()
-    for name in ("manifest.json", "face_detection_yunet_2023mar.onnx"):
-        shutil.copy(models_dir / name, copy / name)
+    copy_models(models_dir, copy, ids=("facenet-int8", "yunet"))
     (copy / "facenet_int8.tflite").write_bytes(b"\0" * 4096)
     config = _config(tmp_path, copy)
     code = main(["--config", config, "faces", str(faces_dir / OBAMA)])

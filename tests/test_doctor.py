@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_models
 from edge import config as edge_config
 from edge.doctor import FAILED, OK, WARNING, Doctor, exit_code, render_text
 from edge.door import on_a_raspberry_pi
@@ -149,12 +150,7 @@ def test_models_verified_and_a_tampered_copy_fails(tmp_path, models_dir):
     good = result(doctor(cfg), "models")
     assert good.status == OK and "facenet-int8" in good.reason and "yunet" in good.reason
     copy = tmp_path / "models"
-    copy.mkdir()
-    manifest = json.loads((models_dir / "manifest.json").read_text())
-    for entry in manifest["models"]:
-        if (models_dir / entry["file"]).is_file():
-            shutil.copyfile(models_dir / entry["file"], copy / entry["file"])
-    shutil.copyfile(models_dir / "manifest.json", copy / "manifest.json")
+    copy_models(models_dir, copy, ids=None)
     with open(copy / "face_detection_yunet_2023mar.onnx", "r+b") as fh:
         fh.seek(100)
         fh.write(b"\0\0\0\0")

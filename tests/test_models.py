@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import copy_models
 from edge import cli
 from edge.commands.models import load_builder
 from edge.errors import EdgeError, ModelError
@@ -54,18 +55,6 @@ def embed(interpreter, crop_bgr: np.ndarray) -> np.ndarray:
     interpreter.set_tensor(inp["index"], x[None])
     interpreter.invoke()
     return interpreter.get_tensor(out["index"]).copy()
-
-
-def copy_models(models_dir: Path, dest: Path, ids=("facenet-int8",)) -> dict:
-    """A models folder in tmp_path with the manifest and the files of some models; returns its manifest."""
-    manifest = models.load_manifest(models_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    kept = [m for m in manifest["models"] if m["id"] in ids]
-    for entry in kept:
-        shutil.copyfile(models_dir / entry["file"], dest / entry["file"])
-    manifest = dict(manifest, models=kept)
-    (dest / "manifest.json").write_text(json.dumps(manifest))
-    return manifest
 
 
 # --- the built files and their manifest -----------------------------------------------------------------------

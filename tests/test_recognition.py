@@ -6,13 +6,13 @@ Every photograph is embedded once per session (``deepface_faces``); the tests th
 from __future__ import annotations
 
 import csv
-import shutil
 import threading
 
 import cv2
 import numpy as np
 import pytest
 
+from conftest import copy_models
 from edge.errors import ImageError, ModelError
 from edge.recognition import Face, FaceEngine, Quality, load_image
 from edge.recognition.match import best_per_user, cosine
@@ -197,15 +197,9 @@ def test_missing_models_folder_says_how_to_build(tmp_path):
         FaceEngine(models_dir=tmp_path / "nowhere")
 
 
-def _copy_models(models_dir, target):
-    target.mkdir()
-    for name in ("manifest.json", "facenet_int8.tflite", "face_detection_yunet_2023mar.onnx"):
-        shutil.copy(models_dir / name, target / name)
-    return target
-
-
 def test_corrupt_model_copy_is_refused(models_dir, tmp_path):
-    copy = _copy_models(models_dir, tmp_path / "models")
+    copy = tmp_path / "models"
+    copy_models(models_dir, copy, ids=("facenet-int8", "yunet"))
     data = bytearray((copy / "facenet_int8.tflite").read_bytes())
     data[len(data) // 2: len(data) // 2 + 64] = b"\0" * 64
     (copy / "facenet_int8.tflite").write_bytes(bytes(data))
@@ -214,7 +208,8 @@ def test_corrupt_model_copy_is_refused(models_dir, tmp_path):
 
 
 def test_detector_swapped_for_another_file_is_refused(models_dir, tmp_path):
-    copy = _copy_models(models_dir, tmp_path / "models")
+    copy = tmp_path / "models"
+    copy_models(models_dir, copy, ids=("facenet-int8", "yunet"))
     (copy / "face_detection_yunet_2023mar.onnx").write_bytes(b"not an onnx model")
     with pytest.raises(ModelError, match="models build"):
         FaceEngine(models_dir=copy)

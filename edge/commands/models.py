@@ -42,8 +42,9 @@ def _models_dir(args) -> Path:
 
 def cmd_build(args) -> int:
     builder = load_builder()
-    manifest = builder.build(_models_dir(args), force=args.force, calibration_dir=args.calibration_dir)
-    print(f"built: {', '.join(m['id'] for m in manifest['models'])} in {_models_dir(args)}")
+    models_dir = _models_dir(args)
+    manifest = builder.build(models_dir, force=args.force, calibration_dir=args.calibration_dir)
+    print(f"built: {', '.join(m['id'] for m in manifest['models'])} in {models_dir}")
     return 0
 
 

@@ -53,18 +53,16 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray, *, rotate: bool = Tru
     return m
 
 
-def template(size: int = 160, *, zoom: float = 1.0, shift_y: float = 0.0) -> np.ndarray:
-    """Landmark targets for a ``size`` crop; ``zoom`` > 1 makes the face larger (less margin), ``shift_y``
-    moves it down by that fraction of the crop."""
+def template(size: int = 160, *, zoom: float = 1.0) -> np.ndarray:
+    """Landmark targets for a ``size`` crop; ``zoom`` > 1 makes the face larger (less margin)."""
     t = (TEMPLATE_160 - 80.0) * zoom + 80.0
-    t[:, 1] += shift_y * 160.0
     return t * (size / 160.0)
 
 
 def align_face(image: np.ndarray, landmarks: np.ndarray, *, size: int = 160, zoom: float = ALIGN_ZOOM,
-               shift_y: float = 0.0, rotate: bool = ALIGN_ROTATE) -> np.ndarray:
+               rotate: bool = ALIGN_ROTATE) -> np.ndarray:
     """The aligned ``size`` x ``size`` crop (same channel order as ``image``) for one face's landmarks."""
-    m = similarity_transform(landmarks, template(size, zoom=zoom, shift_y=shift_y), rotate=rotate)
+    m = similarity_transform(landmarks, template(size, zoom=zoom), rotate=rotate)
     scale = float(np.hypot(m[0, 0], m[1, 0]))
     if scale < 0.5:
         # Shrinking a face by more than 2x with bilinear sampling aliases; pre-blur like INTER_AREA would.

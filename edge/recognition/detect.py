@@ -9,7 +9,6 @@ A ``cv2.FaceDetectorYN`` object is not thread-safe; :class:`~edge.recognition.en
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +17,6 @@ import numpy as np
 
 from ..errors import ModelError
 from .images import downscale
-
-log = logging.getLogger(__name__)
-
-# Landmark order as YuNet returns them (image coordinates: "right eye" is the person's right, left in the image).
-RIGHT_EYE, LEFT_EYE, NOSE, RIGHT_MOUTH, LEFT_MOUTH = range(5)
 
 
 @dataclass(frozen=True)
@@ -78,6 +72,7 @@ def _detect_at(detector: cv2.FaceDetectorYN, image: np.ndarray, max_side: int) -
     found = []
     for row in rows:
         box = tuple(float(v) * scale for v in row[:4])
+        # YuNet's order: right eye, left eye, nose, right and left mouth corner (the person's right).
         landmarks = (row[4:14].reshape(5, 2).astype(np.float32)) * np.float32(scale)
         found.append(Detection(box=box, landmarks=landmarks, score=float(row[14])))
     found.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)

@@ -10,11 +10,7 @@ The interpreter is not thread-safe: callers serialise access (FaceEngine holds a
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 
 def prewhiten(crops_rgb: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..config import DEFAULT_MODELS_DIR
 from ..errors import ImageError, ModelError
 from . import align, models
 from .detect import Detection, create_detector, detect_faces
+from .images import MIN_SIDE
 from .embed import embed_crops, run_model
 from .quality import MIN_FACE_PX, Quality, assess
 
@@ -77,14 +78,12 @@ class FaceEngine:
                  "on" if self.flip_average else "off")
 
     @classmethod
-    def from_config(cls, cfg, **overrides) -> "FaceEngine":
+    def from_config(cls, cfg) -> "FaceEngine":
         """The engine described by ``cfg.recognition`` and ``cfg.models_dir``."""
         r = cfg.recognition
-        options = dict(models_dir=cfg.models_dir, model=r.model, num_threads=r.num_threads,
-                       detector_score=r.detector_score, flip_average=r.flip_average,
-                       detect_max_side=r.detect_max_side, min_face_px=cfg.decision.min_face_px)
-        options.update(overrides)
-        return cls(**options)
+        return cls(models_dir=cfg.models_dir, model=r.model, num_threads=r.num_threads,
+                   detector_score=r.detector_score, flip_average=r.flip_average,
+                   detect_max_side=r.detect_max_side, min_face_px=cfg.decision.min_face_px)
 
     def faces(self, image: np.ndarray, *, limit: int | None = None,
               detect_max_side: int | None = None) -> list[Face]:
@@ -97,8 +96,7 @@ class FaceEngine:
         detections = self.detect(image, max_side=detect_max_side)
         if not detections:
             return []
-        detections.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
-        if limit is not None:
+        if limit is not None:                       # detect_faces returns them largest first
             detections = detections[:limit]
         crops = np.stack([self.align(image, d) for d in detections])
         embeddings = self.embed(crops)
@@ -165,7 +163,7 @@ def _check_image(image) -> np.ndarray:
         desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ImageError(f"expected a BGR image of 8-bit pixels (H, W, 3), got {desc}; "
                          f"decode files with edge.recognition.load_image")
-    if min(image.shape[:2]) < 16:
+    if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"the image is too small ({image.shape[1]} x {image.shape[0]} pixels) to show a face")
     return image
 

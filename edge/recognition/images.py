@@ -9,7 +9,6 @@ without allocating memory for it.
 
 from __future__ import annotations
 
-import logging
 import os
 import struct
 from pathlib import Path
@@ -18,8 +17,6 @@ import cv2
 import numpy as np
 
 from ..errors import ImageError
-
-log = logging.getLogger(__name__)
 
 MAX_PIXELS = 50_000_000          # 50 MP: larger than any phone photograph, small enough to decode on a Pi
 MAX_FILE_BYTES = 100 * 1024 * 1024

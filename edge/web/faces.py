@@ -8,7 +8,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..decision import Policy
 from ..errors import ImageError
+from ..recognition import decode_image
+from ..recognition.engine import enrollment_choice
+from ..recognition.match import Ranker
 
 MAX_PHOTOS = 20
 
@@ -38,8 +42,6 @@ def crop_data_uri(crop: np.ndarray | None, side: int = 160) -> str:
 
 def decode_upload(upload) -> np.ndarray:
     """A BGR image from a Bottle FileUpload, or ImageError with a message naming the file."""
-    from ..recognition import decode_image
-
     data = upload.file.read()
     try:
         return decode_image(data, name=str(upload.raw_filename)[:100])
@@ -48,10 +50,12 @@ def decode_upload(upload) -> np.ndarray:
 
 
 def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: str) -> list[Verdict]:
-    """Run the enrolment check on each image and store a template for every good one."""
-    from ..recognition.engine import enrollment_choice
+    """Run the enrolment check on each image and store a template for every good one.
 
-    verdicts = []
+    The engine runs outside the database lock; the accepted templates are then stored in one transaction (one
+    write of the database, all or nothing), not one rewrite per photograph.
+    """
+    verdicts, chosen = [], []
     for name, image in named_images:
         faces = []
         try:
@@ -62,10 +66,14 @@ def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: 
             crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
             verdicts.append(Verdict(name, False, [str(exc)], crop))
             continue
-        # The template records the detector's confidence as its quality.
-        web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
-                               quality=face.score)
+        chosen.append(face)
         verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), face.score))
+    if chosen:
+        with web.store.transaction():
+            for face in chosen:
+                # The template records the detector's confidence as its quality.
+                web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
+                                       quality=face.score)
     return verdicts
 
 
@@ -78,21 +86,14 @@ class Match:
     runner_up: tuple[str, float] | None = None
 
 
-def current_threshold(web) -> float:
-    value = web.store.settings.get("threshold")
-    return float(value) if value is not None else float(web.engine.threshold)
-
-
 def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     """Every face in the image with its best match among active users, and the threshold used.
 
     Ranked exactly as the door ranks a frame (same aggregation, threshold and margin), so a match here means one
     frame that would vote for that person at the door.
     """
-    from ..recognition.match import Ranker
-
-    threshold = current_threshold(web)
-    margin = float(web.store.settings.get("margin") or 0.0)
+    policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=web.engine.threshold)
+    threshold, margin = policy.threshold, policy.margin
     with web.engine_lock:
         faces = web.engine.faces(image)
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)

@@ -23,7 +23,7 @@ LOG_KINDS = ("grant", "deny", "unknown", "remote_unlock", "login_failed", "enrol
              "camera_failure", "camera_recovered", "service_start", "service_stop")
 SETTINGS = (  # key, label, type, help
     ("threshold", "Match threshold (cosine similarity)", float,
-     "Higher is stricter. Leave empty for the model's recommended value."),
+     "Higher is stricter. Leave empty for the configured default (the model's value if that is empty too)."),
     ("unlock_seconds", "Unlock time (seconds)", float, "How long the relay stays open after a grant."),
     ("frames_required", "Matching frames required (k)", int, "k matching frames ..."),
     ("frames_considered", "Frames considered (n)", int, "... among the last n frames ..."),

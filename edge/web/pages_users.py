@@ -36,7 +36,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
     def users():
         listed = store.users() if web.is_admin() else [web.user]
         return web.render("users.tpl", title="Users" if web.is_admin() else "My account", users=listed,
-                          template_counts={u.id: _template_count(store, u) for u in listed},
+                          template_counts={u.id: len(u.templates) for u in listed},
                           new_password=None, user_actions=user_actions)
 
     @app.post("/users/<user_id>/<action:re:approve|disable|enable|make-admin|make-member>", access="admin")
@@ -68,7 +68,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         web.audit("user_changed", user=user.username, action="reset_password", admin=web.user.username)
         listed = store.users()
         return web.render("users.tpl", title="Users", users=listed,
-                          template_counts={u.id: _template_count(store, u) for u in listed},
+                          template_counts={u.id: len(u.templates) for u in listed},
                           new_password=(user.username, password), user_actions=user_actions)
 
     @app.get("/users/<user_id>/delete", access="admin")
@@ -96,21 +96,22 @@ def install(app: bottle.Bottle, web: Web) -> None:
             raise HTTPError(403, "You can enrol only yourself.")
         return user
 
-    def results(user, verdicts: list[Verdict], status: int = 200):
+    def results(user, verdicts: list[Verdict], source: str, status: int = 200):
         response.status = status
         stored = sum(v.ok for v in verdicts)
         if stored:
-            web.audit("enrol", user=user.username, source=verdicts_source(verdicts), admin=web.user.username,
+            web.audit("enrol", user=user.username, source=source, admin=web.user.username,
                       templates=stored)
             web.after_change()
         return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=verdicts,
-                          stored=stored, count=_template_count(store, user), camera=web.controller is not None)
+                          stored=stored, count=len((store.get_user(user.id) or user).templates),
+                          camera=web.controller is not None)
 
     @app.get("/users/<user_id>/enrol", access="active")
     def enrol_form(user_id):
         user = enrol_target(user_id)
         return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=None, stored=0,
-                          count=_template_count(store, user), camera=web.controller is not None)
+                          count=len(user.templates), camera=web.controller is not None)
 
     @app.post("/users/<user_id>/enrol", access="active")
     def enrol_upload(user_id):
@@ -127,9 +128,9 @@ def install(app: bottle.Bottle, web: Web) -> None:
             except ImageError as exc:
                 verdicts.append(Verdict(upload.raw_filename, False, [str(exc)]))
         if not images:
-            return results(user, verdicts, 400)
+            return results(user, verdicts, "upload", 400)
         verdicts += enrol_images(web, user, images, "upload")
-        return results(user, verdicts)
+        return results(user, verdicts, "upload")
 
     @app.post("/users/<user_id>/enrol/camera", access="active")
     def enrol_camera(user_id):
@@ -143,7 +144,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         if not frames:
             raise HTTPError(503, "The camera did not deliver any frame; check it on the dashboard.")
         named = [(f"camera frame {i + 1}", frame) for i, frame in enumerate(frames)]
-        return results(user, enrol_images(web, user, named, "camera"))
+        return results(user, enrol_images(web, user, named, "camera"), "camera")
 
 
 def user_actions(u, me) -> list[tuple[str, str]]:
@@ -161,15 +162,3 @@ def user_actions(u, me) -> list[tuple[str, str]]:
         actions.append(("make-member", "Make member"))
     actions.append(("reset-password", "Reset password"))
     return actions
-
-
-def verdicts_source(verdicts: list[Verdict]) -> str:
-    return "camera" if verdicts and verdicts[0].name.startswith("camera frame") else "upload"
-
-
-def _template_count(store, user) -> int:
-    templates = getattr(user, "templates", None)
-    if templates is not None:
-        return len(templates)
-    counter = getattr(store, "template_count", None)
-    return int(counter(user.id)) if callable(counter) else 0
