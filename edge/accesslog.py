@@ -35,6 +35,20 @@ EVENT_KINDS = ("grant", "deny", "unknown", "exit_button", "door_opened", "door_c
                "user_changed", "settings_changed", "service_start", "service_stop")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 RESERVED = ("time", "kind", "user", "similarity", "decision", "source")
+# Events hold text typed by strangers (a username at the login page): a spreadsheet must not run it as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value) -> object:
+    """A CSV cell for an event value: text a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
 
 
 def _json_default(value):

@@ -73,6 +73,20 @@ def test_user_lifecycle_and_log(cli):
     assert code == 2 and "--since" in err
 
 
+def test_log_csv_does_not_hand_a_spreadsheet_a_formula(cli):
+    """A stranger's typed username reaches the log (login_failed); exported, it must stay text."""
+    from edge.accesslog import AccessLog
+    from edge.keys import FileKeySource, KeyRing
+
+    cli("db", "init")
+    log = AccessLog(cli.state / "access.log", KeyRing(FileKeySource(cli.state / "db.key")))
+    log.append("login_failed", user='=HYPERLINK("http://evil.example/","x")', source="-1+1")
+    code, out, _ = cli("log", "--csv", "--kind", "login_failed")
+    row = list(csv.DictReader(io.StringIO(out)))[-1]
+    assert code == 0
+    assert row["user"] == "'=HYPERLINK(\"http://evil.example/\",\"x\")" and row["source"] == "'-1+1"
+
+
 def test_a_damaged_database_stops_every_command_and_restore_previous_repairs_it(cli):
     cli("db", "init")
     cli("user", "add", "first", "--no-password")

@@ -158,7 +158,7 @@ def test_certificate_permissions_are_repaired_and_bad_pairs_replaced(tmp_path):
     _, _, new_fp = ensure_certificate(tmp_path)
     assert new_fp != fp
     assert (tmp_path / CERT_NAME).is_file() and (tmp_path / KEY_NAME).is_file()
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
 
 
 # -- CSV --------------------------------------------------------------------------------------------------

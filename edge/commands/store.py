@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..accesslog import AccessLog
+from ..accesslog import AccessLog, safe_cell
 from ..atomic import FileLock, write_durable
 from ..errors import ImageError, StoreError
 from ..keys import init_keys, interactive_prompt, load_keyring
@@ -368,10 +368,10 @@ def cmd_log(args) -> int:
         writer.writerow(COLUMNS + ("details",))
         for e in events:
             details = {k: v for k, v in e.items() if k not in COLUMNS}
-            writer.writerow([_when(e.get("time")), e.get("kind"), e.get("user") or "",
+            writer.writerow([_when(e.get("time")), safe_cell(e.get("kind")), safe_cell(e.get("user")),
                              "" if e.get("similarity") is None else f"{e['similarity']:.4f}",
-                             e.get("decision") or "", e.get("source") or "",
-                             json.dumps(details, ensure_ascii=False, sort_keys=True) if details else ""])
+                             safe_cell(e.get("decision")), safe_cell(e.get("source")),
+                             safe_cell(json.dumps(details, ensure_ascii=False, sort_keys=True) if details else None)])
     else:
         count = 0
         for e in events:

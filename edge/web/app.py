@@ -50,29 +50,6 @@ class AdminApp(bottle.Bottle):
         return super().wsgi(environ, start)
 
 
-class _CappedInput:
-    """Never hands out more than ``limit`` bytes of the request body, whatever the client sends."""
-
-    def __init__(self, stream, limit: int):
-        self._stream, self._left = stream, limit
-
-    def read(self, size: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        size = self._left if size is None or size < 0 else min(size, self._left)
-        data = self._stream.read(size)
-        self._left -= len(data)
-        return data
-
-    def readline(self, size: int = -1) -> bytes:
-        if self._left <= 0:
-            return b""
-        size = self._left if size is None or size < 0 else min(size, self._left)
-        data = self._stream.readline(size)
-        self._left -= len(data)
-        return data
-
-
 class Web:
     """Everything the pages share: configuration, store, log, engine, controller, sessions, throttle, CSRF."""
 
@@ -262,7 +239,6 @@ def create_app(cfg, *, store, log, engine, controller=None) -> bottle.Bottle:
 
     web = Web(cfg, store=store, log=log, engine=engine, controller=controller)
     app = AdminApp()
-    app.config["edge.web"] = web
     app.web = web
     # Bodies up to the upload limit stay in memory, so uploaded face photographs never touch the disk.
     bottle.BaseRequest.MEMFILE_MAX = max(bottle.BaseRequest.MEMFILE_MAX, web.max_body + 64 * 1024)
@@ -277,12 +253,9 @@ def create_app(cfg, *, store, log, engine, controller=None) -> bottle.Bottle:
             length = int(env.get("CONTENT_LENGTH") or 0)
         except ValueError:
             raise HTTPError(400, "Malformed Content-Length.") from None
-        if length > web.max_body:
-            env["wsgi.input"] = _CappedInput(env.get("wsgi.input"), 0)
+        if length > web.max_body:  # refused before any of the body is read; Bottle never reads past the length
             raise HTTPError(413, f"Uploads are limited to {cfg.web.max_upload_mb:g} MB in total; "
                                  "send fewer or smaller photographs.")
-        if "wsgi.input" in env:
-            env["wsgi.input"] = _CappedInput(env["wsgi.input"], length)
 
     @app.route("/static/<filename:path>", access="public")
     def static(filename):

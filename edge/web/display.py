@@ -7,9 +7,10 @@ import datetime as dt
 import io
 from collections import deque
 
+from ..accesslog import safe_cell
+
 RESULT_KINDS = ("grant", "deny", "unknown")
 CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def event_time(value) -> dt.datetime | None:
@@ -73,18 +74,6 @@ def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date |
 def details(event: dict) -> str:
     extra = {k: v for k, v in event.items() if k not in CSV_COLUMNS}
     return ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
-
-
-def safe_cell(value) -> object:
-    """Text that a spreadsheet would run as a formula gets a leading quote; numbers stay numbers."""
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
 
 
 def events_csv(events: list[dict]) -> str:

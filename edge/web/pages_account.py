@@ -10,6 +10,7 @@ import bottle
 from bottle import HTTPError, HTTPResponse, response
 
 from ..errors import EdgeError
+from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
 from .app import Web, form_value
 from .display import format_time, recent_events
 
@@ -17,16 +18,14 @@ logger = logging.getLogger(__name__)
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{2,31}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
-MAX_PASSWORD_BYTES = 72          # bcrypt ignores (bcrypt 5: refuses) anything longer
 
 
 def password_problem(password: str, confirm: str) -> str:
     """'' when the new password is acceptable, else a sentence saying what to change."""
-    if len(password) < MIN_PASSWORD:
-        return f"Choose a password of at least {MIN_PASSWORD} characters."
-    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
-        return f"Choose a password of at most {MAX_PASSWORD_BYTES} bytes."
+    if len(password) < PASSWORD_MIN_CHARS:
+        return f"Choose a password of at least {PASSWORD_MIN_CHARS} characters."
+    if len(password.encode("utf-8")) > BCRYPT_MAX_BYTES:
+        return f"Choose a password of at most {BCRYPT_MAX_BYTES} bytes."
     if password != confirm:
         return "The two passwords differ; type the same password twice."
     return ""
@@ -36,8 +35,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
     store = web.store
 
     @app.get("/", access="public")
-    def index():
-        web.load_session()
+    def index():                                     # the guard has already loaded the session
         bottle.redirect("/home" if web.user else "/login", 303)
 
     # -- signup ---------------------------------------------------------------------------------------------

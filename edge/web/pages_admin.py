@@ -10,17 +10,15 @@ from urllib.parse import urlencode
 import bottle
 from bottle import HTTPError, request, response
 
+from ..accesslog import EVENT_KINDS
 from ..errors import EdgeError, ImageError
 from .app import Web, form_value, uploaded_files
-from .display import RESULT_KINDS, events_csv, filter_events, format_similarity, format_time
+from .display import events_csv, filter_events, format_similarity, format_time
 from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-LOG_KINDS = ("grant", "deny", "unknown", "remote_unlock", "login_failed", "enrol", "user_changed",
-             "settings_changed", "lockout", "exit_button", "door_opened", "door_closed", "door_held_open",
-             "camera_failure", "camera_recovered", "service_start", "service_stop")
 SETTINGS = (  # key, label, type, help
     ("threshold", "Match threshold (cosine similarity)", float,
      "Higher is stricter. Leave empty for the configured default (the model's value if that is empty too)."),
@@ -54,7 +52,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         if not web.is_admin():
             user = web.user.username              # members see only their own events
         result = q.getunicode("result", "") or ""
-        if result and result not in LOG_KINDS:
+        if result and result not in EVENT_KINDS:
             raise HTTPError(400, "result: choose one of the listed kinds.")
         date_from = _date(q.getunicode("from", "") or "", "from")
         date_to = _date(q.getunicode("to", "") or "", "to")
@@ -75,7 +73,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         shown = events[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         query = urlencode({k: v for k, v in filters.items() if v})
         return web.render("log.tpl", title="Access log", events=shown, filters=filters, page=page, pages=pages,
-                          total=len(events), query=query, kinds=LOG_KINDS, result_kinds=RESULT_KINDS,
+                          total=len(events), query=query, kinds=EVENT_KINDS,
                           format_time=format_time, format_similarity=format_similarity,
                           users=[u.username for u in store.users()] if web.is_admin() else [])
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from ..atomic import write_durable
 from ..errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -88,8 +89,8 @@ def _generate(cert_path: Path, key_path: Path, host: str) -> x509.Certificate:
             .sign(key, hashes.SHA256()))
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    _write_private(key_path, key_pem)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_durable(key_path, key_pem)                 # 0600 from the first byte, atomic, durable
+    write_durable(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert
 
 
@@ -110,21 +111,6 @@ def _alt_names(hostname: str, host: str) -> list[x509.GeneralName]:
             names.append(x509.DNSName(host))
     names += [x509.IPAddress(ipaddress.ip_address(i)) for i in sorted(ips)]
     return names
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write via a 0600 temporary file and an atomic rename: never a moment with the key readable or half written."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _keep_private(path: Path) -> None:
