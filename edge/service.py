@@ -82,6 +82,7 @@ class DoorService:
         self._threads: list[threading.Thread] = []
         self._web_server = None
         self._gallery = None
+        self._gallery_revision: int | None = None   # the store revision the gallery and policy were built from
         self._ranker: Ranker | None = None
         self._status_line = ""
         self.started_at = time.time()
@@ -134,6 +135,7 @@ class DoorService:
         if self.store is None:
             self._gallery = self._ranker = None
             return
+        self._gallery_revision = self.store.revision
         gallery = self.store.gallery(self.engine.model_id)
         self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation)
         self._gallery = gallery
@@ -488,7 +490,10 @@ class DoorService:
         while not self._stop.wait(tick):
             if self.store is not None:
                 try:
-                    if self.store.refresh():
+                    # Compare revisions rather than trust refresh()'s answer: it is True only for the first
+                    # caller after a change, and a grant or a web request may have refreshed the store already.
+                    self.store.refresh()
+                    if self.store.revision != self._gallery_revision and not self._reload.is_set():
                         log.info("database changed (revision %d): reloading gallery and settings",
                                  self.store.revision)
                         self.reload()

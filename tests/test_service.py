@@ -190,8 +190,10 @@ def test_user_disabled_by_another_process_mid_attempt_is_refused_at_grant_time(t
     assert deny and deny[0]["reason"] == "user is disabled"
 
 
-def test_new_templates_take_effect_without_restart(tmp_path, cast, engine):
-    """A person enrolled from the web page or the CLI (another Store) opens the running door."""
+@pytest.mark.parametrize("web_refreshes_first", [False, True])
+def test_new_templates_take_effect_without_restart(tmp_path, cast, engine, web_refreshes_first):
+    """A person enrolled from the web page or the CLI (another Store) opens the running door, also when a web
+    request (which refreshes the same shared store) notices the change before the service's own loop does."""
     from edge.store import Store
 
     newcomer = cast["enrolled"][1]
@@ -209,6 +211,8 @@ def test_new_templates_take_effect_without_restart(tmp_path, cast, engine):
         user = cli.add_user(username="newcomer", email="newcomer@example.org", status="active")
         for emb in newcomer["templates"]:
             cli.add_template(user.id, emb, model_id=engine.model_id, source="cli")
+        if web_refreshes_first:
+            assert store.refresh()               # what every admin-page request does first
         assert wait_until(lambda: factory.pin(RELAY).state, timeout=30), "the new template was not picked up"
     finally:
         svc.stop()
