@@ -401,8 +401,8 @@ class Door:
         self.relay.release(reason=reason)
 
     def _exit_pressed(self) -> None:
+        self.unlock(reason="exit button")          # the door first: logging may wait on a lock or a disk
         self._emit("exit_button")
-        self.unlock(reason="exit button")
 
     def _emit(self, kind: str, **details) -> None:
         if self._on_event is not None:

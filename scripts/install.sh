@@ -407,12 +407,15 @@ start_service() {
 uninstall() {
     system systemctl disable --now "$APP.service" || true
     rm -f "$ROOT$UNIT" "$ROOT$WRAPPER"
-    rm -rf "${ROOT:?}$DROPIN_DIR" "${ROOT:?}$PREFIX"
+    # ${VAR:?} guards the paths themselves: ROOT is empty on a real install, so it must not be guarded.
+    rm -rf "$ROOT${DROPIN_DIR:?}" "$ROOT${PREFIX:?}"
     system systemctl daemon-reload
     say "removed the service and the program"
     if [ "$ACTION" = purge ]; then
-        rm -rf "${ROOT:?}$CONF_DIR" "${ROOT:?}$STATE_DIR"
-        rm -f "$ROOT$CREDSTORE/edge-face-key"
+        local credential
+        credential="$(toml_value "$ROOT$CONF_FILE" store credential_name edge-face-key)"
+        rm -f "$ROOT$CREDSTORE/${credential:?}"
+        rm -rf "$ROOT${CONF_DIR:?}" "$ROOT${STATE_DIR:?}"
         system sh -c "! getent passwd $APP_USER >/dev/null || userdel $APP_USER"
         say "purged $CONF_DIR, $STATE_DIR (database, key, access log) and the user $APP_USER"
     else

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -117,6 +118,21 @@ def test_exit_button_opens_the_door_and_reports_it(factory):
     assert d.relay.last_reason == "exit button"
     assert wait_until(lambda: not factory.pin(d.cfg.relay_pin).state)
     d.close()
+
+
+def test_exit_button_opens_before_the_event_is_logged(factory):
+    """Logging may wait on a file lock or a slow SD card; a person leaving must not wait for it."""
+    logging_may_finish = threading.Event()
+    d = Door(door_cfg(), unlock_seconds=0.4, pin_factory=factory, feedback_seconds=0.2,
+             on_event=lambda kind, **details: logging_may_finish.wait(5))
+    press = threading.Thread(target=factory.pin(d.cfg.exit_button_pin).drive_low)
+    press.start()
+    try:
+        assert wait_until(lambda: factory.pin(d.cfg.relay_pin).state, timeout=2), "the door waited for the log"
+    finally:
+        logging_may_finish.set()
+        press.join(5)
+        d.close()
 
 
 def test_door_held_open_raises_the_alarm_until_it_is_shut(factory):
