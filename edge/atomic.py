@@ -77,14 +77,23 @@ def write_durable(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_M
 
 
 def create_exclusive(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_MODE) -> None:
-    """Create a new file that must not exist yet (O_CREAT|O_EXCL): used for keys, which are never overwritten."""
+    """Create a new file that must not exist yet: used for keys, which are never overwritten.
+
+    The content is written and fsync'ed under a temporary name (O_CREAT|O_EXCL, ``mode`` from the start) and
+    then hard-linked to ``path``; ``link`` fails if ``path`` exists, and a power cut never leaves an empty key.
+    """
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        write_all(fd, data)
-        os.fsync(fd)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path)
     finally:
-        os.close(fd)
+        tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
 
 

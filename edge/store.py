@@ -383,6 +383,7 @@ class Store:
         self._pending: _State | None = None
         self._tx_owner: int | None = None
         self._stamp: tuple | None = None
+        self._unreadable: tuple | None = None  # stamp of a file that did not decrypt: not retried until it changes
         self._dummy_hash: bytes | None = None
         self._reported_models: set[tuple[str, int]] = set()
         self._gallery_cache: dict[str, tuple[_State, Gallery]] = {}
@@ -483,8 +484,8 @@ class Store:
     def refresh(self) -> bool:
         """Re-read the file if another process committed since we last looked; True if the revision changed.
 
-        Cheap when nothing changed (one ``stat``). A damaged file is logged and the last good revision kept,
-        so a running door keeps working.
+        Cheap when nothing changed (one ``stat``). A damaged file is logged once and the last good revision kept,
+        so a running door keeps working; it is read again only when the file or the keys change.
         """
         with self._mutex:
             try:
@@ -493,13 +494,18 @@ class Store:
                 return False
             if _file_stamp(st) == self._stamp:
                 return False
+            probe = (_file_stamp(st), st.st_ctime_ns)   # ctime: a chown or chmod may make it readable
             try:
-                self.keyring.refresh()
+                keys_changed = self.keyring.refresh()
+                if probe == self._unreadable and not keys_changed:
+                    return False
                 state, stamp = self._read(self.path)
             except (InvalidToken, StoreError, OSError) as exc:
+                self._unreadable = probe
                 log.error("cannot re-read the database %s (%s); keeping revision %d in memory",
                           self.path, type(exc).__name__, self._state.revision)
                 return False
+            self._unreadable = None
             changed = state.revision != self._state.revision
             self._state, self._stamp = state, stamp
             if self.from_backup:

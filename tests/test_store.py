@@ -164,6 +164,25 @@ def test_flipped_byte_is_a_clear_error_nothing_is_rewritten_and_the_backup_works
     assert (db_path.read_bytes(), os.stat(db_path).st_mtime_ns) == before
 
 
+def test_a_store_in_backup_mode_reports_the_damage_once_and_leaves_it_after_a_restore(store, db_path, ring, caplog):
+    """The daemon refreshes every second and on every web request: a damaged file must not be decrypted and
+    logged each time, but a repaired one must be picked up."""
+    store.add_user(username="first")
+    store.add_user(username="second")
+    good = db_path.read_bytes()
+    damaged = bytearray(good)
+    damaged[len(damaged) // 2] ^= 0x01
+    db_path.write_bytes(bytes(damaged))
+    fallback = reopen(db_path, ring, allow_backup=True)
+    caplog.clear()
+    for _ in range(5):
+        assert fallback.refresh() is False
+    assert len([r for r in caplog.records if "cannot re-read" in r.getMessage()]) == 1
+    db_path.write_bytes(good)                         # what `edge-face db restore` leaves behind
+    fallback.refresh()
+    assert not fallback.from_backup and [u.username for u in fallback.users()] == ["first", "second"]
+
+
 def test_wrong_key_is_a_clear_error_and_changes_nothing(store, db_path):
     store.add_user(username="someone")
     before = (db_path.read_bytes(), os.stat(db_path).st_mtime_ns)
