@@ -89,6 +89,8 @@ def test_rotation_by_size_keeps_n_files(tmp_path, ring):
     assert all(p.stat().st_size <= 4096 for p in files)
     seqs = [e["seq"] for e in log.events()]
     assert seqs == list(range(seqs[0], 200)) and seqs[0] > 0  # oldest dropped, the rest complete, in order
+    # Newest first walks the same events backwards, across the rotated files (the dashboard's "last few").
+    assert [e["seq"] for e in log.events(newest_first=True)] == seqs[::-1]
 
 
 def test_the_log_holds_no_plaintext_and_is_private(log):

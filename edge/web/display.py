@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections import deque
 
 from ..accesslog import safe_cell
 
@@ -39,12 +38,14 @@ def format_similarity(value) -> str:
 
 def recent_events(log, *, kinds=None, user=None, limit=10) -> list[dict]:
     """The newest ``limit`` events (newest first), optionally of some kinds or one user."""
-    kept: deque = deque(maxlen=limit)
-    for event in log.events(user=user) if user else log.events():
+    out = []
+    for event in log.events(user=user or None, newest_first=True):
         if kinds and event.get("kind") not in kinds:
             continue
-        kept.append(event)
-    return list(reversed(kept))
+        out.append(event)
+        if len(out) == limit:
+            break
+    return out
 
 
 def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date | None = None,
