@@ -34,7 +34,6 @@ EVENT_KINDS = ("grant", "deny", "unknown", "exit_button", "door_opened", "door_c
                "camera_failure", "camera_recovered", "lockout", "remote_unlock", "login_failed", "enrol",
                "user_changed", "settings_changed", "service_start", "service_stop")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-RESERVED = ("time", "kind", "user", "similarity", "decision", "source")
 # Events hold text typed by strangers (a username at the login page): a spreadsheet must not run it as a formula.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -113,8 +112,7 @@ class AccessLog:
         event = {"time": time.time(), "kind": kind, "user": user,
                  "similarity": None if similarity is None else float(similarity),
                  "decision": decision, "source": source}
-        for key, value in details.items():
-            event[key] = value
+        event.update(details)
         try:
             plain = json.dumps(event, ensure_ascii=False, default=_json_default, separators=(",", ":"))
         except (TypeError, ValueError) as exc:

@@ -19,13 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"edge.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edge.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"edge.commands.{name}").register(sub)
     return parser
 
 

@@ -221,8 +221,7 @@ class KeyRing:
         return cls(keys=[Fernet.generate_key()])
 
     def _set(self, keys: list[bytes]) -> None:
-        self._fernets = [Fernet(k) for k in keys]
-        self._fernet = MultiFernet(self._fernets)
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
         self._count = len(keys)
 
     def refresh(self) -> bool:

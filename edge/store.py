@@ -146,7 +146,6 @@ class Gallery:
     user_ids: list[str]           # one per row of matrix
     matrix: np.ndarray            # float32 (N, D), rows L2-normalised
     names: dict[str, str]         # user id -> name to show
-    template_ids: list[str]       # one per row
     ignored: int = 0              # templates of active users made with another model
 
     def __len__(self) -> int:
@@ -575,7 +574,6 @@ class Store:
         write_durable(self.path, token, keep_previous=self.backup_path)
         self._stamp = _file_stamp(os.stat(self.path))
         self._state = pending
-        self._pending = pending.copy()
 
     def _touch(self) -> _State:
         """The pending state, marked for saving. Callers that change names call ``state.changed()``."""
@@ -587,9 +585,10 @@ class Store:
         """Rewrite the database and its backup under the key ring's newest key (key rotation)."""
         with self._mutex, self._lock:
             self._reload_for_write()
-            backup = self._try_backup()
-            if backup is not None:
-                write_durable(self.backup_path, self.keyring.encrypt(backup[0].to_bytes()))
+            try:  # the backup is re-encrypted as it is, byte for byte, like the database itself
+                write_durable(self.backup_path, self.keyring.rotate(self.backup_path.read_bytes()))
+            except (FileNotFoundError, InvalidToken):
+                pass  # no backup, or one no key of ours opens: nothing to carry over
             with open(self.path, "rb") as fh:
                 token = fh.read()
             write_durable(self.path, self.keyring.rotate(token))
@@ -788,7 +787,7 @@ class Store:
         cached = self._gallery_cache.get(model_id)
         if cached is not None and cached[0] is state:
             return cached[1]
-        user_ids, template_ids, vectors, names, ignored, ignored_users = [], [], [], {}, 0, set()
+        user_ids, vectors, names, ignored, ignored_users = [], [], {}, 0, set()
         for user in state.users.values():
             if user.status != "active":
                 continue
@@ -798,7 +797,6 @@ class Store:
                     ignored_users.add(user.id)
                     continue
                 user_ids.append(user.id)
-                template_ids.append(t.id)
                 vectors.append(t.embedding)
             names[user.id] = user.name
         dim = vectors[0].shape[0] if vectors else 0
@@ -809,8 +807,7 @@ class Store:
             self._reported_models.add((model_id, ignored))
             log.warning("%d face templates of %d active users were made with another model than %s; they are "
                         "ignored until those users are enrolled again", ignored, len(ignored_users), model_id)
-        gallery = Gallery(model_id=model_id, user_ids=user_ids, matrix=matrix, names=names,
-                          template_ids=template_ids, ignored=ignored)
+        gallery = Gallery(model_id=model_id, user_ids=user_ids, matrix=matrix, names=names, ignored=ignored)
         self._gallery_cache[model_id] = (state, gallery)
         return gallery
 
