@@ -321,11 +321,6 @@ class CameraFeed:
         self._rate: deque[float] = deque(maxlen=256)
         self._thread: threading.Thread | None = None
 
-    @classmethod
-    def from_config(cls, cam_cfg, *, picamera2_class=None, **callbacks) -> "CameraFeed":
-        return cls(source_from_config(cam_cfg, picamera2_class=picamera2_class),
-                   retry_initial=cam_cfg.retry_initial_seconds, retry_max=cam_cfg.retry_max_seconds, **callbacks)
-
     def start(self) -> "CameraFeed":
         if self.source is not None and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
@@ -337,11 +332,6 @@ class CameraFeed:
             s = self._state
             return {"state": s.state, "source": s.source, "error": s.error, "failures": s.failures,
                     "frames": s.frames, "fps": round(s.fps, 1), "retry_in": round(s.retry_in, 1)}
-
-    @property
-    def running(self) -> bool:
-        with self._cond:
-            return self._state.state == "running"
 
     def latest(self, *, after: int = 0, timeout: float | None = None) -> tuple[int, float, np.ndarray | None]:
         """(sequence number, monotonic capture time, frame) of the newest frame newer than ``after``;

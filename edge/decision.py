@@ -85,7 +85,6 @@ class Decision:
     votes: int = 0
     frames: int = 0
     reason: str = ""
-    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
     def opens(self) -> bool:
@@ -99,7 +98,7 @@ def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *,
     if not usable:
         return None
     face = max(usable, key=lambda f: f.box[2] * f.box[3])
-    ranked = rank(face.embedding) if rank is not None else []
+    ranked = rank(face.embedding)
     best_user, best = (ranked[0][0], float(ranked[0][1])) if ranked else (None, -1.0)
     second = float(ranked[1][1]) if len(ranked) > 1 else -1.0
     quality = getattr(face, "quality", None)
@@ -199,9 +198,9 @@ class Decider:
                 self._cooldown_user = user
                 self._forgive(candidate.embedding)
                 return Decision("grant", user_id=user, score=max(v.score for v in votes), votes=len(votes),
-                                frames=frames, embedding=candidate.embedding)
+                                frames=frames)
 
-        if now - self._attempt_start >= p.window_seconds and len(self._votes) >= 1:
+        if now - self._attempt_start >= p.window_seconds:  # this frame's vote is in: never an empty refusal
             return self._refuse(now)
         best = max(self._votes, key=lambda v: v.score)
         return Decision("collecting", user_id=best.best_user, score=best.score,
@@ -233,10 +232,8 @@ class Decider:
             record.locked_until = now + p.lockout_seconds
             record.count = 0
             return Decision("lockout", user_id=best.best_user, score=best.score, frames=frames,
-                            reason=f"{p.lockout_after} refusals in a row; locked out for {p.lockout_seconds:g} s",
-                            embedding=embedding)
-        return Decision(kind, user_id=best.best_user, score=best.score, frames=frames, reason=reason,
-                        embedding=embedding)
+                            reason=f"{p.lockout_after} refusals in a row; locked out for {p.lockout_seconds:g} s")
+        return Decision(kind, user_id=best.best_user, score=best.score, frames=frames, reason=reason)
 
     def _similar_record(self, embedding: np.ndarray) -> _Refused | None:
         best, best_sim = None, self.policy.same_face_similarity

@@ -27,13 +27,13 @@ restart it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
 import threading
 import time
 from collections import deque
-from typing import Callable
 
 import cv2
 import numpy as np
@@ -41,9 +41,9 @@ import numpy as np
 from . import config as _config
 from .camera import CameraFeed, source_from_config
 from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
-from .recognition.match import Ranker
 from .door import Door, make_pin_factory
 from .errors import EdgeError
+from .recognition.match import Ranker
 from .sdnotify import Notifier
 
 log = logging.getLogger(__name__)
@@ -59,21 +59,20 @@ class DoorService:
     """The running daemon and the controller the web page uses."""
 
     def __init__(self, cfg: _config.Config, *, engine, store=None, log_=None, source=_AUTO, pin_factory=_AUTO,
-                 notifier: Notifier | None = None, config_path: str | None = None, picamera2_class=None,
-                 clock: Callable[[], float] = time.monotonic, web: bool | None = None):
+                 notifier: Notifier | None = None, config_path: str | None = None, web: bool | None = None):
         self.cfg = cfg
         self.config_path = config_path
         self.engine = engine
         self.store = store
         self.access_log = log_
         self.notifier = notifier or Notifier()
-        self.clock = clock
+        self.clock = time.monotonic
         self.web_enabled = cfg.web.enabled if web is None else web
         self.exit_code = 0
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._lock = threading.RLock()
-        self._heartbeat = clock()
+        self._heartbeat = self.clock()
         self._crashes: deque[float] = deque()
         self._processed: deque[float] = deque()
         self.processed_frames = 0
@@ -81,7 +80,6 @@ class DoorService:
         self._last_candidate: Candidate | None = None
         self._threads: list[threading.Thread] = []
         self._web_server = None
-        self._gallery = None
         self._gallery_revision: int | None = None   # the store revision the gallery and policy were built from
         self._ranker: Ranker | None = None
         self._status_line = ""
@@ -91,10 +89,10 @@ class DoorService:
         self.policy = self._make_policy()
         self.relay_history: deque[tuple[float, bool, str]] = deque(maxlen=100)  # (monotonic, on, reason)
         self.door = Door(cfg.door, unlock_seconds=self._unlock_seconds, pin_factory=factory,
-                         on_event=self._door_event, on_relay_change=self._relay_changed)
+                         on_event=self._log_event, on_relay_change=self._relay_changed)
         try:
             if source is _AUTO:
-                source = source_from_config(cfg.camera, picamera2_class=picamera2_class)
+                source = source_from_config(cfg.camera)
             self.feed = CameraFeed(source, retry_initial=cfg.camera.retry_initial_seconds,
                                    retry_max=cfg.camera.retry_max_seconds, on_failure=self._camera_failed,
                                    on_recovered=self._camera_recovered)
@@ -123,7 +121,7 @@ class DoorService:
 
     # ------------------------------------------------------------------ settings and gallery
     def _settings(self) -> dict:
-        return dict(self.store.settings) if self.store is not None else {}
+        return self.store.settings if self.store is not None else {}   # a fresh dict each time
 
     def _make_policy(self) -> Policy:
         return Policy.from_settings(self.cfg.decision, self._settings(), model_threshold=self.engine.threshold)
@@ -133,14 +131,16 @@ class DoorService:
 
     def _load_gallery(self) -> None:
         if self.store is None:
-            self._gallery = self._ranker = None
+            self._ranker = None
             return
         self._gallery_revision = self.store.revision
         gallery = self.store.gallery(self.engine.model_id)
         self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation)
-        self._gallery = gallery
         log.info("gallery: %d templates of %d active users (revision %d)", len(gallery.user_ids),
                  len(set(gallery.user_ids)), self.store.revision)
+
+    def _user_count(self) -> int:
+        return len(self._ranker) if self._ranker is not None else 0
 
     def _apply_reload(self) -> None:
         """Runs in the recognition thread between frames, so a frame never sees half a change."""
@@ -169,9 +169,7 @@ class DoorService:
                 for section in ("paths", "recognition", "camera", "door", "store", "web"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
-                self.cfg = _config.Config(**{**{s: getattr(self.cfg, s) for s in ("paths", "recognition", "camera",
-                                                                                  "door", "store", "web")},
-                                             "decision": new.decision, "logging": new.logging})
+                self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)
                 if self.store is not None:
                     self.store.set_defaults(new.decision)
                 logging.getLogger().setLevel(new.logging.level)
@@ -297,6 +295,8 @@ class DoorService:
             return None
         try:
             ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            if not ok:
+                raise ValueError("the crop could not be encoded as JPEG")
             folder = self.cfg.state_dir / "unknown"
             folder.mkdir(mode=0o700, exist_ok=True)
             name = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}.jpg.fernet"
@@ -328,9 +328,6 @@ class DoorService:
     def _relay_changed(self, active: bool, reason: str) -> None:
         self.relay_history.append((time.monotonic(), active, reason))
 
-    def _door_event(self, kind: str, **details) -> None:
-        self._log_event(kind, **details)
-
     def _camera_failed(self, message: str) -> None:
         self._log_event("camera_failure", error=message)
 
@@ -346,9 +343,9 @@ class DoorService:
 
     def status_details(self) -> dict:
         """Everything the daemon knows about itself, as data (benchmarks, tests, `status()`)."""
-        return {"camera": self.feed.state(), "door": self.door.status(), "pins": self.door.pins(),
-                "fps": round(self.fps(), 1), "last_decision": self._last_decision,
-                "users": len(set(self._gallery.user_ids)) if self._gallery is not None else 0,
+        door = self.door.status()
+        return {"camera": self.feed.state(), "door": door, "pins": door["pins"],
+                "fps": round(self.fps(), 1), "last_decision": self._last_decision, "users": self._user_count(),
                 "decision": self.decider.status(self.clock()), "policy": dict(vars(self.policy)),
                 "simulated_pins": self.door.simulated, "uptime_seconds": round(time.time() - self.started_at),
                 "model": self.engine.model_id}
@@ -432,11 +429,8 @@ class DoorService:
         return self
 
     def _start_web(self) -> None:
-        try:
-            from .web import WebServer, create_app
-        except ImportError as exc:
-            log.warning("web page not available (%s); the door works without it", exc)
-            return
+        from .web import WebServer, create_app  # here, so a door without the admin page never loads Bottle
+
         app = create_app(self.cfg, store=self.store, log=self.access_log, engine=self.engine, controller=self)
         self._web_server = WebServer(self.cfg, app)
         self._web_server.start()  # it logs its address and certificate fingerprint
@@ -463,7 +457,7 @@ class DoorService:
         camera = {"running": f"camera {cam['source']} {cam['fps']:.0f} fps", "none": "no camera",
                   "retrying": f"camera {cam['source']} failing ({cam['error']}), retrying",
                   "starting": f"camera {cam['source']} starting"}.get(cam["state"], f"camera {cam['state']}")
-        users = len(set(self._gallery.user_ids)) if self._gallery is not None else 0
+        users = self._user_count()
         door = "UNLOCKED" if self.door.relay.is_active else "locked"
         pins = " (simulated pins)" if self.door.simulated else ""
         return f"{camera}; {users} users; door {door}{pins}"
