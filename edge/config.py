@@ -83,6 +83,12 @@ class DoorConfig:
     held_open_seconds: float = _opt(30.0, min=1.0, max=3600.0)
 
 
+# The door's pin settings and what a person calls them (config errors, doctor, config check).
+PIN_NAMES = (("relay_pin", "relay"), ("green_led_pin", "green LED"), ("red_led_pin", "red LED"),
+             ("buzzer_pin", "buzzer"), ("exit_button_pin", "exit button"), ("door_contact_pin", "door contact"),
+             ("alarm_pin", "alarm"))
+
+
 @dataclass(frozen=True)
 class DecisionConfig:
     """First defaults of the run-time settings; the store's values win once saved."""
@@ -243,8 +249,7 @@ def _check_cross_field(cfg: Config) -> None:
         raise ConfigError("camera.retry_initial_seconds: must not exceed camera.retry_max_seconds")
     if cam.source == "folder" and not cam.folder:
         raise ConfigError('camera.folder: required when camera.source = "folder"')
-    pins = {k: getattr(door, k) for k in ("relay_pin", "green_led_pin", "red_led_pin", "buzzer_pin",
-                                          "exit_button_pin", "door_contact_pin", "alarm_pin")}
+    pins = {k: getattr(door, k) for k, _label in PIN_NAMES}
     seen: dict[int, str] = {}
     for k, pin in pins.items():
         if pin is None:

@@ -39,9 +39,6 @@ MIN_YEAR = 2025
 DISK_FAILED_BYTES = 50 * 1024 * 1024
 DISK_WARNING_BYTES = 200 * 1024 * 1024
 CAMERA_FRAMES = 3
-PIN_NAMES = (("relay_pin", "relay"), ("green_led_pin", "green LED"), ("red_led_pin", "red LED"),
-             ("buzzer_pin", "buzzer"), ("exit_button_pin", "exit button"), ("door_contact_pin", "door contact"),
-             ("alarm_pin", "alarm"))
 
 
 @dataclass(frozen=True)
@@ -227,7 +224,7 @@ class Doctor:
 
     def check_gpio(self):
         door = self.cfg.door
-        pins = [(label, getattr(door, key)) for key, label in PIN_NAMES if getattr(door, key) is not None]
+        pins = [(label, getattr(door, key)) for key, label in _config.PIN_NAMES if getattr(door, key) is not None]
         pin_list = ", ".join(f"{label} GPIO{pin}" for label, pin in pins)
         from . import door as _door
 
@@ -319,26 +316,20 @@ class Doctor:
         exposed = sorted(p.name for p in state.iterdir() if p.is_file() and _mode(p) & 0o077)
         if exposed:
             return FAILED, f"{', '.join(exposed)} in {state} readable by others: chmod 600 them"
-        try:
-            store_module = importlib.import_module("edge.store")
-        except ModuleNotFoundError:
-            store_module = None
-        if store_module is None or not hasattr(store_module, "Store"):
-            return WARNING, f"{state} looks private, but edge.store is not installed to open the database"
-        db_file = state / getattr(store_module, "DB_FILE_NAME", "edge-face.db")
+        from .store import DB_FILE_NAME, Store
+
+        db_file = state / DB_FILE_NAME
         if not db_file.exists():
             return FAILED, f"no database {db_file}: run `edge-face db init` as the service user"
         if self.cfg.store.key_source == "credential" and not os.environ.get("CREDENTIALS_DIRECTORY"):
             return WARNING, (f"{db_file} is private; it cannot be opened here because its key is a systemd "
                              "credential (only the unit receives it)")
-        store = store_module.Store.open(self.cfg)
+        store = Store.open(self.cfg)
         try:
             users = len(store.users())
             revision = store.revision
         finally:
-            close = getattr(store, "close", None)
-            if callable(close):
-                close()
+            store.close()
         return OK, f"database in {state} opens: {users} user{'s' if users != 1 else ''}, revision {revision}"
 
     def check_disk(self):

@@ -52,7 +52,7 @@ def summary(cfg: _config.Config) -> list[tuple[str, str]]:
     """The settings a person checks first, in words."""
     cam, door, dec, store, web = cfg.camera, cfg.door, cfg.decision, cfg.store, cfg.web
     camera = {"folder": f"folder {cam.folder}", "opencv": f"opencv {cam.device}"}.get(cam.source, cam.source)
-    pins = ", ".join(f"{label} {getattr(door, key)}" for key, label in _doctor.PIN_NAMES
+    pins = ", ".join(f"{label} {getattr(door, key)}" for key, label in _config.PIN_NAMES
                      if getattr(door, key) is not None)
     relay = "active high" if door.relay_active_high else "active low"
     threshold = "manifest default" if dec.threshold is None else f"{dec.threshold:g}"
