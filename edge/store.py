@@ -351,6 +351,16 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+def backup_path_for(db_path: Path) -> Path:
+    """Where the previous generation of ``db_path`` is kept (the store and `db restore` must agree)."""
+    return db_path.with_name(db_path.name + ".bak")
+
+
+def lock_path_for(db_path: Path) -> Path:
+    """The writers' lock file of ``db_path``."""
+    return db_path.with_name(db_path.name + ".lock")
+
+
 def _file_stamp(st: os.stat_result) -> tuple:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
@@ -369,8 +379,8 @@ class Store:
                  lock_timeout: float = 5.0, bcrypt_rounds: int = BCRYPT_ROUNDS, allow_backup: bool = False,
                  create: bool = False):
         self.path = Path(path)
-        self.backup_path = self.path.with_name(self.path.name + ".bak")
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.backup_path = backup_path_for(self.path)
+        self.lock_path = lock_path_for(self.path)
         self.keyring = keyring
         self._defaults = defaults or _config.DecisionConfig()
         self._max_unlock = max_unlock_seconds if max_unlock_seconds is not None else \

@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from edge.decision import Candidate, Decider, Policy  # noqa: E402
+from edge.recognition.match import Ranker  # noqa: E402
 
 FACES = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO.parent / "shared" / "faces"))
 FPS = 15.0
@@ -73,7 +74,7 @@ def list_people() -> dict[str, list[Path]]:
     return people
 
 
-def embed_all(engine, people: dict[str, list[Path]], n_variants: int, quick: bool) -> dict[str, list[np.ndarray]]:
+def embed_all(engine, people: dict[str, list[Path]], n_variants: int) -> dict[str, list[np.ndarray]]:
     """path -> list of embeddings (one per variant; empty if no usable face); cached on disk."""
     from edge.recognition import load_image
 
@@ -108,7 +109,7 @@ def embed_all(engine, people: dict[str, list[Path]], n_variants: int, quick: boo
             _save(cache, known)
     if todo:
         _save(cache, known)
-    return {k: v for k, v in known.items()}
+    return known
 
 
 def _save(cache: Path, known: dict) -> None:
@@ -119,30 +120,18 @@ def _save(cache: Path, known: dict) -> None:
     os.replace(tmp, cache)
 
 
-class Gallery:
-    """Enrolled templates, ranked per user either by their best template or by their mean template."""
-
-    def __init__(self, templates: dict[str, list[np.ndarray]]):
-        self.users = sorted(templates)
-        self.rows = np.concatenate([np.stack(templates[u]) for u in self.users]).astype(np.float32)
-        self.row_user = np.concatenate([[i] * len(templates[u]) for i, u in enumerate(self.users)])
-        means = np.stack([np.mean(templates[u], axis=0) for u in self.users])
-        self.means = (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)
-
-    def scores(self, probes: np.ndarray, aggregation: str) -> np.ndarray:
-        """(frames, users) similarity."""
-        if aggregation == "mean":
-            return probes @ self.means.T
-        sims = probes @ self.rows.T
-        out = np.full((len(probes), len(self.users)), -1.0, np.float32)
-        np.maximum.at(out.T, self.row_user, sims.T)
-        return out
-
-
-def top2(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    order = np.argsort(-scores, axis=1)[:, :2]
-    rows = np.arange(len(scores))
-    return order[:, 0], scores[rows, order[:, 0]], scores[rows, order[:, 1]]
+def rank_frames(enrolled: dict[str, list[np.ndarray]], frames: np.ndarray, aggregation: str):
+    """Best user, best score and runner-up score of every frame, ranked by the door's own Ranker."""
+    user_ids = [u for u in enrolled for _ in enrolled[u]]
+    rank = Ranker(user_ids, np.concatenate([np.stack(enrolled[u]) for u in enrolled]), aggregation=aggregation)
+    best_user, best, second = [], np.empty(len(frames), np.float32), np.full(len(frames), -1.0, np.float32)
+    for i, probe in enumerate(frames):
+        top = rank(probe, top=2)
+        best_user.append(top[0][0])
+        best[i] = top[0][1]
+        if len(top) > 1:
+            second[i] = top[1][1]
+    return best_user, best, second
 
 
 def attempt_frames(embs: list[np.ndarray], frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -151,11 +140,11 @@ def attempt_frames(embs: list[np.ndarray], frames: int, rng: np.random.Generator
     return pool[rng.integers(0, len(pool), size=frames)]
 
 
-def simulate(policy: Policy, best_user, best, second, users) -> str | None:
+def simulate(policy: Policy, best_user, best, second) -> str | None:
     """Run the real Decider over one attempt's frames; the granted user or None."""
     d = Decider(policy)
     for i in range(len(best)):
-        c = Candidate(user_id=users[best_user[i]], score=float(best[i]), runner_up=float(second[i]),
+        c = Candidate(user_id=best_user[i], score=float(best[i]), runner_up=float(second[i]),
                       embedding=_DUMMY)
         decision = d.observe(c, i / FPS)
         if decision.opens:
@@ -182,7 +171,7 @@ def main() -> int:
     print(f"model {engine.model_id}, manifest threshold {engine.threshold}")
     people = list_people()
     t0 = time.monotonic()
-    emb = embed_all(engine, people, args.variants, args.quick)
+    emb = embed_all(engine, people, args.variants)
     print(f"embeddings ready in {time.monotonic() - t0:.0f} s")
 
     def usable(p):
@@ -196,7 +185,6 @@ def main() -> int:
             probes[name] = [e for p in good[args.enrol:] for e in usable(p)]
         elif good and name.startswith("lfw/") and name not in SAME_PERSON:
             strangers[name] = [e for p in good for e in usable(p)]
-    gallery = Gallery(enrolled)
     print(f"enrolled {len(enrolled)} people x {args.enrol} photographs; {len(probes)} enrolled attempts "
           f"(other photographs); {len(strangers)} never-enrolled people")
 
@@ -214,7 +202,7 @@ def main() -> int:
     ranked = {}
     for agg in args.aggregations.split(","):
         frames = np.concatenate([a[1] for a in attempts])
-        b, s1, s2 = top2(gallery.scores(frames, agg))
+        b, s1, s2 = rank_frames(enrolled, frames, agg)
         ranked[agg] = (b, s1, s2)
 
     thresholds = [engine.threshold + d for d in (0.0, 0.04, 0.06, 0.08, 0.10)]
@@ -238,7 +226,7 @@ def main() -> int:
         for true, frames, stranger in attempts:
             sl = slice(pos, pos + len(frames))
             pos += len(frames)
-            who = simulate(policy, b[sl], s1[sl], s2[sl], gallery.users)
+            who = simulate(policy, b[sl], s1[sl], s2[sl])
             if who is None:
                 continue
             if true is None:

@@ -146,11 +146,11 @@ def main() -> int:
         svc.start()
         time.sleep(2.0)  # warm up
         n0, t0, cpu0 = svc.feed.state()["frames"], time.monotonic(), sum(os.times()[:2])
-        processed0 = _processed_count(svc)
+        processed0 = svc.processed_frames
         time.sleep(args.seconds)
         wall = time.monotonic() - t0
         cpu = sum(os.times()[:2]) - cpu0
-        processed = _processed_count(svc) - processed0
+        processed = svc.processed_frames - processed0
         captured = svc.feed.state()["frames"] - n0
         svc.close()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -197,10 +197,6 @@ def main() -> int:
             print(f"\nno grant in {args.runs} runs")
     engine.close()
     return 0
-
-
-def _processed_count(svc) -> int:
-    return svc.processed_frames
 
 
 def logging_quiet():

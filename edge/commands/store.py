@@ -21,7 +21,8 @@ from ..accesslog import AccessLog, safe_cell
 from ..atomic import FileLock, write_durable
 from ..errors import ImageError, StoreError
 from ..keys import init_keys, interactive_prompt, load_keyring
-from ..store import DB_FILE_NAME, ROLES, Store, StoreInputError, read_verified
+from ..store import (DB_FILE_NAME, ROLES, Store, StoreInputError, backup_path_for, lock_path_for,
+                     read_verified)
 from . import load_config
 
 
@@ -53,7 +54,7 @@ def register(sub) -> None:
     p.add_argument("--role", choices=ROLES, default="member")
     p.add_argument("--admin", dest="role", action="store_const", const="admin", help="same as --role admin")
     p.add_argument("--active", action="store_true", help="may open the door at once")
-    _password_options(p, allow_none=True)
+    _password_options(p)
     p.set_defaults(func=cmd_user_add)
     p = us.add_parser("list", help="all users")
     p.set_defaults(func=cmd_user_list)
@@ -66,7 +67,7 @@ def register(sub) -> None:
         p.set_defaults(func=func)
     p = us.add_parser("password", help="set a user's admin-page password")
     p.add_argument("user", help="username, e-mail address or id")
-    _password_options(p, allow_none=True)
+    _password_options(p)
     p.set_defaults(func=cmd_user_password)
 
     p = sub.add_parser("enroll", help="add face templates for a user from photographs")
@@ -87,11 +88,11 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_keys_rotate)
 
 
-def _password_options(p, *, allow_none: bool) -> None:
+def _password_options(p) -> None:
+    """Passwords never on the command line (visible in ps): a prompt, standard input, or none at all."""
     g = p.add_mutually_exclusive_group()
     g.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    if allow_none:
-        g.add_argument("--no-password", action="store_true", help="no admin-page login (door only)")
+    g.add_argument("--no-password", action="store_true", help="no admin-page login (door only)")
 
 
 # ------------------------------------------------------------------ helpers
@@ -190,10 +191,10 @@ def cmd_db_restore(args) -> int:
     cfg = load_config(args)
     ring = load_keyring(cfg, prompt=interactive_prompt())
     db_path = cfg.state_dir / DB_FILE_NAME
-    backup_path = db_path.with_name(db_path.name + ".bak")
+    backup_path = backup_path_for(db_path)
     source = backup_path if args.previous else Path(args.file)
     data, revision = read_verified(source, ring)  # refuses anything that does not decrypt with our key
-    with FileLock(db_path.with_name(db_path.name + ".lock"), what="the database"):
+    with FileLock(lock_path_for(db_path), what="the database"):
         current_ok = False
         if db_path.exists():
             try:
