@@ -8,6 +8,7 @@ photographs. The security-critical paths are tested again over a real server in 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
@@ -16,28 +17,11 @@ import pytest
 from webtest import TestApp
 
 from edge.web import create_app
-from web_fixtures import PASSWORD, ControllerDouble, csrf_of, make_backend, reopen_store
+from web_fixtures import (PASSWORD, ROUNDS, ControllerDouble, client, csrf_of, form_for, login, make_backend,
+                          reopen_store)
 
-ROUNDS = 4
 HTTPS = {"wsgi.url_scheme": "https", "REMOTE_ADDR": "192.0.2.10"}
 SECURITY = {"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Content-Type-Options"}
-
-
-def client(app, addr="192.0.2.10") -> TestApp:
-    return TestApp(app, extra_environ={"wsgi.url_scheme": "https", "REMOTE_ADDR": addr})
-
-
-def form_for(page, action):
-    for form in page.forms.values():
-        if form.action == action:
-            return form
-    raise AssertionError(f"no form posting to {action}")
-
-
-def login(c: TestApp, username, password=PASSWORD, status=303):
-    form = form_for(c.get("/login"), "/login")
-    form["username"], form["password"] = username, password
-    return form.submit(status=status)
 
 
 def post(c: TestApp, url, fields=None, status=303, page="/home", **kw):
@@ -86,7 +70,7 @@ def test_first_signup_is_the_active_admin_and_later_ones_are_pending(tmp_path):
     form["username"], form["email"], form["password"], form["confirm"] = "member", "m@x.org", PASSWORD, PASSWORD
     home = form.submit(status=303).follow()
     assert "waiting for approval" in home.text
-    on_disk = {u.username: (u.role, u.status) for u in reopen_store(cfg, store).users()}
+    on_disk = {u.username: (u.role, u.status) for u in reopen_store(store).users()}
     assert on_disk == {"Admin": ("admin", "active"), "member": ("member", "pending")}
     assert [e["user"] for e in events(log, "user_changed")] == ["Admin", "member"]
     second.get("/users/%s/enrol" % store.find_user("member").id, status=403)
@@ -281,10 +265,10 @@ def test_admin_approves_disables_enables_and_promotes(site):
     erin_client = client(site.app, "192.0.2.80")
     login(erin_client, "erin")
     post(admin, f"/users/{erin.id}/approve", page="/users")
-    assert reopen_store(site.cfg, store).get_user(erin.id).status == "active"
+    assert reopen_store(store).get_user(erin.id).status == "active"
     assert erin_client.get(f"/users/{erin.id}/enrol").status_int == 200
     post(admin, f"/users/{erin.id}/disable", page="/users")
-    assert reopen_store(site.cfg, store).get_user(erin.id).status == "disabled"
+    assert reopen_store(store).get_user(erin.id).status == "disabled"
     assert erin_client.get("/home", status=303).location.endswith("/login")   # session ended at once
     login(erin_client, "erin", status=200)
     post(admin, f"/users/{erin.id}/enable", page="/users")
@@ -294,7 +278,7 @@ def test_admin_approves_disables_enables_and_promotes(site):
                if e["user"] == "erin"]
     assert actions == [("erin", a, "alice") for a in ("approve", "disable", "enable", "make-admin")]
     post(admin, f"/users/{erin.id}/delete", {"confirm": "yes"}, page=f"/users/{erin.id}/delete")
-    assert reopen_store(site.cfg, store).get_user(erin.id) is None
+    assert reopen_store(store).get_user(erin.id) is None
 
 
 def test_admin_cannot_lock_out_administration(site):
@@ -354,7 +338,7 @@ def test_settings_are_validated_and_saved(site):
     form = form_for(admin.get("/settings"), "/settings")
     form["threshold"], form["unlock_seconds"] = "0.81", "4.5"
     form.submit(status=303)
-    on_disk = reopen_store(site.cfg, site.store).settings
+    on_disk = reopen_store(site.store).settings
     assert on_disk["threshold"] == pytest.approx(0.81) and on_disk["unlock_seconds"] == 4.5
     changed = events(site.log, "settings_changed")[-1]
     assert changed["admin"] == "alice" and changed["unlock_seconds"] == 4.5
@@ -401,7 +385,7 @@ def test_access_log_filters_pages_and_exports_csv_safely(tmp_path):
     assert admin.get("/log?page=2").text.count('<tr class="grant">') == 12
     assert "1 event," in admin.get("/log?result=deny").text
     assert "60 events" in admin.get("/log?user=mia&result=grant").text
-    today = cfg and __import__("datetime").date.today().isoformat()
+    today = dt.date.today().isoformat()
     assert "62 events" in admin.get(f"/log?from={today}&to={today}").text
     assert "0 events" in admin.get("/log?from=2001-01-01&to=2001-01-02").text
     assert "use a date" in admin.get("/log?from=yesterday", status=400).text
@@ -430,7 +414,7 @@ def test_oversized_uploads_get_413_and_change_nothing(tmp_path):
     page = c.post(f"/users/{user.id}/enrol", {"csrf_token": token},
                   upload_files=[("photos", "big.jpg", b"\xff" * 600_000)], status=413)
     assert "limited to 0.5 MB" in page.text and SECURITY <= set(page.headers)
-    assert store.revision == before and reopen_store(cfg, store).revision == before
+    assert store.revision == before and reopen_store(store).revision == before
 
 
 def test_malformed_multipart_is_a_400(site):

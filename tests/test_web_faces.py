@@ -6,8 +6,7 @@ import cv2
 import pytest
 
 from edge.web import create_app
-from test_web_app import ROUNDS, client, login
-from web_fixtures import PASSWORD, ControllerDouble, csrf_of, make_backend, reopen_store
+from web_fixtures import PASSWORD, ROUNDS, ControllerDouble, client, csrf_of, login, make_backend, reopen_store
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +53,7 @@ def test_a_member_enrols_themself_with_per_photo_verdicts(site):
         assert verdicts[name].select_one("img")["src"].startswith("data:image/jpeg;base64,")
     assert "rejected" in verdicts["obama_and_biden.jpg"]["class"]
     assert "rejected" in verdicts["notes.txt"]["class"] and "not a photograph" in verdicts["notes.txt"].text
-    saved = [t for t in reopen_store(site["cfg"], store).get_user(uid).templates if t.source == "upload"]
+    saved = [t for t in reopen_store(store).get_user(uid).templates if t.source == "upload"]
     assert len(saved) == 2 and {t.model_id for t in saved} == {site["engine"].model_id}
     enrol = list(site["log"].events(kind="enrol"))[-1]
     assert enrol["user"] == "obama" and enrol["templates"] == 2

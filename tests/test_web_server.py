@@ -232,7 +232,7 @@ def test_uploads_over_the_limit_are_refused_before_the_body_is_read(site):
     conn.close()
     assert res.status == 413 and "limited to 10 MB" in text
     assert res.headers["Content-Security-Policy"].startswith("default-src 'self'")
-    assert store.revision == before and reopen_store(cfg, store).revision == before
+    assert store.revision == before and reopen_store(store).revision == before
 
 
 def test_chunked_uploads_without_a_length_are_refused(site):

@@ -13,12 +13,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from webtest import TestApp
+
 from edge.accesslog import AccessLog
 from edge.config import Config
 from edge.keys import init_keys
 from edge.store import DB_FILE_NAME, Store
 
 PASSWORD = "correct horse battery"
+ROUNDS = 4                       # bcrypt cost for WebTest runs; the real-server tests keep the store's 12
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -34,7 +37,7 @@ def make_backend(state_dir: Path, *, bcrypt_rounds: int = 12, **web):
     return cfg, store, log
 
 
-def reopen_store(cfg, store) -> Store:
+def reopen_store(store) -> Store:
     """A second, independent reader of the same file: proves what is on disk, not what is in memory."""
     return Store(store.path, store.keyring)
 
@@ -77,3 +80,21 @@ def csrf_of(html: str) -> str:
     match = CSRF_RE.search(html)
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def client(app, addr="192.0.2.10") -> TestApp:
+    """A WebTest client that looks like a browser on the LAN over HTTPS."""
+    return TestApp(app, extra_environ={"wsgi.url_scheme": "https", "REMOTE_ADDR": addr})
+
+
+def form_for(page, action):
+    for form in page.forms.values():
+        if form.action == action:
+            return form
+    raise AssertionError(f"no form posting to {action}")
+
+
+def login(c: TestApp, username, password=PASSWORD, status=303):
+    form = form_for(c.get("/login"), "/login")
+    form["username"], form["password"] = username, password
+    return form.submit(status=status)
