@@ -125,7 +125,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
                 changed = {k: v for k, v in values.items() if before.get(k) != v}
                 if changed:
                     web.audit("settings_changed", user=web.user.username, admin=web.user.username,
-                              **{k: v for k, v in changed.items()})
+                              **changed)
                     web.after_change()
                 web.flash("Settings saved." if changed else "Nothing changed.")
                 bottle.redirect("/settings", 303)

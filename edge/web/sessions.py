@@ -2,8 +2,8 @@
 
 The cookie carries only an opaque random token; everything else (who, since when, the CSRF token) stays in this
 process. That is enough because the daemon is a single process, and a restart logging everybody out is the safe
-failure for a door. Tokens are kept only as SHA-256 digests so that neither a dictionary probe nor a memory dump
-of the keys hands out a usable cookie, and expiry is checked on every lookup (idle and absolute timeouts).
+failure for a door. Sessions are looked up by the SHA-256 digest of the token, so lookups compare digests, not
+the secret itself; expiry is checked on every lookup (idle and absolute timeouts).
 """
 
 from __future__ import annotations
