@@ -44,6 +44,26 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
+def _temporary(path: Path) -> Path:
+    """A unique name beside ``path`` (same directory, so a rename or link to ``path`` is atomic)."""
+    return path.parent / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+
+
+def _write_synced(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a new temporary file beside ``path``, created with ``mode`` and fsync'ed; returns its name."""
+    tmp = _temporary(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return tmp
+
+
 def write_durable(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_MODE,
                   keep_previous: str | os.PathLike | None = None) -> None:
     """Replace ``path`` with ``data`` atomically and durably.
@@ -52,45 +72,28 @@ def write_durable(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_M
     survives as a backup and ``path`` itself never disappears, even for an instant.
     """
     path = Path(path)
-    directory = path.parent
-    tmp = directory / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    tmp = _write_synced(path, data, mode)
     try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         if keep_previous is not None and path.exists():
-            keep_previous = Path(keep_previous)
-            link_tmp = directory / f".{keep_previous.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
+            link_tmp = _temporary(Path(keep_previous))
             os.link(path, link_tmp)
             os.replace(link_tmp, keep_previous)
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(directory)
+    fsync_dir(path.parent)
 
 
 def create_exclusive(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_MODE) -> None:
     """Create a new file that must not exist yet: used for keys, which are never overwritten.
 
-    The content is written and fsync'ed under a temporary name (O_CREAT|O_EXCL, ``mode`` from the start) and
-    then hard-linked to ``path``; ``link`` fails if ``path`` exists, and a power cut never leaves an empty key.
+    The content is written and fsync'ed under a temporary name and then hard-linked to ``path``; ``link`` fails
+    if ``path`` exists, and a power cut never leaves an empty key.
     """
     path = Path(path)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    tmp = _write_synced(path, data, mode)
     try:
-        try:
-            write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
