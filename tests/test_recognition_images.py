@@ -14,7 +14,7 @@ import pytest
 
 from edge.errors import EdgeError, ImageError
 from edge.recognition import decode_image, load_image
-from edge.recognition.images import image_header
+from edge.recognition.images import MAX_SIDE, image_header
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,49 @@ def test_webp_and_bmp_are_read(tmp_path, photo):
         image = load_image(path)
         assert image.shape == photo.shape
         assert np.abs(image.astype(int) - photo.astype(int)).mean() < 4
+
+
+# -- memory: a photograph is decoded small, or refused from its header (issue 11, item 1) -----------------------
+
+def test_one_colour_7000_pixel_png_is_refused_from_its_header():
+    """The attack of issue 11: a 156 KB PNG that decodes to 147 MB. Refused before any pixel is allocated."""
+    with pytest.raises(ImageError, match="too large .*7000 x 7000.*at most 16"):
+        decode_image(_png_claiming(7000, 7000), name="flat.png")
+
+
+def test_a_large_baseline_jpeg_is_decoded_reduced_to_the_side_a_face_needs(photo):
+    scale = 6000 / max(photo.shape[:2])                 # a 6000-pixel photograph: decoded at 1/2, then 2048
+    big = cv2.resize(photo, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    ok, encoded = cv2.imencode(".jpg", big)
+    image = decode_image(encoded.tobytes())
+    assert max(image.shape[:2]) == MAX_SIDE
+    # the same picture, only smaller: the aspect ratio and the content survive the reduced decode
+    assert image.shape[0] / image.shape[1] == pytest.approx(big.shape[0] / big.shape[1], abs=0.01)
+    again = cv2.resize(image, (photo.shape[1], photo.shape[0]), interpolation=cv2.INTER_AREA)
+    assert np.abs(again.astype(int) - photo.astype(int)).mean() < 6
+
+
+def test_progressive_jpegs_and_pngs_are_capped_at_what_one_full_decode_allocates(photo):
+    """libjpeg scales only baseline JPEGs while decoding; a progressive one needs the full image's memory."""
+    big = cv2.resize(photo, (3000, 2000))
+    baseline = cv2.imencode(".jpg", big)[1].tobytes()
+    progressive = cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
+    png = cv2.imencode(".png", big)[1].tobytes()
+    limit = 4_000_000                      # below the 6 MP of the full image, above the 1.5 MP of a 1/2 decode
+    assert decode_image(baseline, max_pixels=limit, max_side=1000).shape == (667, 1000, 3)
+    for data in (progressive, png):
+        with pytest.raises(ImageError, match="too large .*3000 x 2000"):
+            decode_image(data, max_pixels=limit, max_side=1000)
+
+
+def test_a_16_bit_rgba_png_is_reduced_before_its_8_bit_conversion(photo):
+    big = cv2.resize(photo, (2600, 2600))
+    alpha = np.full(big.shape[:2], 65535, np.uint16)
+    deep = np.dstack([big.astype(np.uint16) * 257, alpha])
+    image = decode_image(cv2.imencode(".png", deep)[1].tobytes())
+    assert image.shape == (MAX_SIDE, MAX_SIDE, 3) and image.dtype == np.uint8
+
+
+def test_full_size_decoding_is_still_available(photo):
+    big = cv2.resize(photo, (2400, 2400))
+    assert decode_image(cv2.imencode(".jpg", big)[1].tobytes(), max_side=None).shape == (2400, 2400, 3)

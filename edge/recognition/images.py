@@ -5,6 +5,12 @@ rotated by an EXIF tag, enormous, truncated or not images at all. Each case eith
 or an :class:`~edge.errors.ImageError` that says what is wrong. The pixel count is read from the file header
 *before* decoding, so a small file that claims to be a gigapixel image (a decompression bomb) is refused
 without allocating memory for it.
+
+A face needs far fewer pixels than a camera delivers (it is detected at 1280 pixels and aligned to 160), so
+every image comes out with its longer side at most :data:`MAX_SIDE`. A baseline JPEG is decoded already reduced
+by libjpeg (1/2, 1/4 or 1/8: memory for the small image only); other formats must be decoded whole, so their cap
+(:data:`MAX_PIXELS`) is what one full-size decode may allocate. A 156 KB PNG claiming 7000 x 7000 pixels (147 MB
+once decoded) is refused from its header.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import numpy as np
 
 from ..errors import ImageError
 
-MAX_PIXELS = 50_000_000          # 50 MP: larger than any phone photograph, small enough to decode on a Pi
+MAX_PIXELS = 16_000_000          # what one decode may allocate: 16 MP = 48 MB of BGR (a 12 MP phone photo fits)
+MAX_SCALED_PIXELS = 120_000_000  # a baseline JPEG header may claim this much: it is decoded reduced
+MAX_SIDE = 2048                  # longer side of every decoded image: plenty for a face (detected at 1280)
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MIN_SIDE = 16                    # nothing smaller can contain a face the model can use
 
@@ -45,11 +53,13 @@ def load_image(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.n
     return decode_image(data, name=str(p), max_pixels=max_pixels)
 
 
-def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int = MAX_PIXELS,
+                 max_side: int | None = MAX_SIDE) -> np.ndarray:
     """Decode an encoded image (JPEG, PNG, WebP, BMP or GIF) into BGR uint8 (H, W, 3).
 
     Grayscale is expanded to three channels, transparency is composited on white, 16-bit and float images are
-    scaled to 8 bits, and the EXIF orientation of a JPEG is applied.
+    scaled to 8 bits, and the EXIF orientation of a JPEG is applied. The longer side of the result is at most
+    ``max_side`` (``None``: full size); ``max_pixels`` bounds what the decoder allocates.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ImageError(f"{name}: expected the bytes of an image file")
@@ -64,11 +74,12 @@ def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int =
         raise ImageError(f"{name}: not an image file this program reads; use a JPEG or PNG photograph "
                          f"(WebP, BMP and GIF work too)")
     kind, width, height, needs_unchanged = header
-    _check_dimensions(name, width, height, max_pixels)
+    reduce = _jpeg_reduction(data, width, height, max_side) if kind == "JPEG" else 1
+    _check_dimensions(name, width, height, max_pixels, reduce)
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_UNCHANGED keeps alpha and 16 bits but ignores EXIF orientation, so it is used only when the header
     # says there is something to keep (PNG/WebP with alpha or 16-bit channels, BMP/GIF with possible alpha).
-    flags = cv2.IMREAD_UNCHANGED if needs_unchanged else cv2.IMREAD_COLOR
+    flags = cv2.IMREAD_UNCHANGED if needs_unchanged else _REDUCED_COLOR[reduce]
     try:
         image = cv2.imdecode(buf, flags)
     except cv2.error:
@@ -76,6 +87,8 @@ def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int =
     if image is None or image.size == 0:
         raise ImageError(f"{name}: cannot decode this {kind} file (damaged, truncated or an unsupported "
                          f"variant); use a JPEG or PNG photograph")
+    if max_side:
+        image = downscale(image, max_side)[0]      # before to_bgr8: its conversions then work on the small copy
     image = to_bgr8(image)
     h, w = image.shape[:2]
     _check_dimensions(name, w, h, max_pixels)
@@ -83,6 +96,25 @@ def decode_image(data: bytes, *, name: str = "the photograph", max_pixels: int =
         # libjpeg fills the missing part with grey and only warns; a half-grey face must not become a template.
         raise ImageError(f"{name}: the JPEG file is truncated (incomplete download or copy); use the whole file")
     return image
+
+
+_REDUCED_COLOR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}
+_JPEG_BASELINE = {0xC0, 0xC1}    # sequential Huffman: libjpeg decodes these scaled, row by row
+
+
+def _jpeg_reduction(data, width: int, height: int, max_side: int | None) -> int:
+    """The largest libjpeg scale (1, 2, 4, 8) that still leaves at least ``max_side`` pixels on the longer side.
+
+    Only baseline JPEGs: a progressive one keeps every coefficient of the full image in memory whatever the
+    output size, so it is treated like any full-size decode.
+    """
+    if not max_side or max(width, height) <= max_side or _jpeg_frame(bytes(data))[2] not in _JPEG_BASELINE:
+        return 1
+    for factor in (8, 4, 2):
+        if max(width, height) / factor >= max_side:
+            return factor
+    return 1
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:
@@ -115,12 +147,16 @@ def _composite_on_white(bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return (bgr.astype(np.float32) * a + 255.0 * (1.0 - a) + 0.5).astype(np.uint8)
 
 
-def _check_dimensions(name: str, width: int, height: int, max_pixels: int) -> None:
+def _check_dimensions(name: str, width: int, height: int, max_pixels: int, reduce: int = 1) -> None:
+    """``reduce`` > 1: the decoder allocates only 1/reduce of each side (a baseline JPEG decoded scaled)."""
     if width <= 0 or height <= 0:
         raise ImageError(f"{name}: the image header gives no size; the file is damaged")
-    if width * height > max_pixels:
+    allocated = -(-width // reduce) * -(-height // reduce)
+    if allocated > max_pixels or width * height > max(max_pixels, MAX_SCALED_PIXELS):
+        limit = max_pixels if allocated > max_pixels else MAX_SCALED_PIXELS
         raise ImageError(f"{name}: the image is too large ({width} x {height} = {width * height / 1e6:.0f} "
-                         f"megapixels; at most {max_pixels / 1e6:.0f}); scale it down first")
+                         f"megapixels; at most {limit / 1e6:.0f}); scale it down first "
+                         f"(a face needs about 2000 pixels on the longer side)")
     if min(width, height) < MIN_SIDE:
         raise ImageError(f"{name}: the image is too small ({width} x {height} pixels) to show a face")
 
@@ -142,8 +178,8 @@ def image_header(head: bytes, data=None) -> tuple[str, int, int, bool] | None:
             has_alpha = colour in (4, 6) or b"tRNS" in head
             return "PNG", width, height, has_alpha or depth == 16
         if head.startswith(b"\xff\xd8"):
-            size = _jpeg_size(bytes(data) if data is not None else head)
-            return ("JPEG", *size, False) if size else None
+            width, height, _marker = _jpeg_frame(bytes(data) if data is not None else head)
+            return ("JPEG", width, height, False) if width else None
         if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
             return _webp_header(head)
         if head[:2] == b"BM" and len(head) >= 26:
@@ -157,7 +193,8 @@ def image_header(head: bytes, data=None) -> tuple[str, int, int, bool] | None:
     return None
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+def _jpeg_frame(data: bytes) -> tuple[int, int, int]:
+    """(width, height, start-of-frame marker) of a JPEG, or (0, 0, 0) when no frame header is found."""
     i, n = 2, len(data)
     while i + 4 <= n:
         if data[i] != 0xFF:
@@ -171,17 +208,17 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
             i += 2
             continue
         if i + 4 > n:
-            return None
+            return 0, 0, 0
         length = struct.unpack(">H", data[i + 2:i + 4])[0]
         if marker in _JPEG_SOF:
             if i + 9 > n:
-                return None
+                return 0, 0, 0
             height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
+            return width, height, marker
         if marker == 0xDA:        # start of scan before any frame header: not a valid JPEG
-            return None
+            return 0, 0, 0
         i += 2 + length
-    return None
+    return 0, 0, 0
 
 
 def _webp_header(head: bytes) -> tuple[str, int, int, bool] | None:
