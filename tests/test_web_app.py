@@ -149,9 +149,25 @@ def test_login_throttle_answers_429_with_a_clear_page(tmp_path):
     login(c, "dave", "nope nope 2", status=200)
     page = login(c, "dave", "nope nope 3", status=429)
     assert "Too many failed logins" in page.text and int(page.headers["Retry-After"]) > 0
-    login(c, "dave", PASSWORD, status=429)                        # even the right password waits
-    login(client(app, "192.0.2.200"), "d@x.org", PASSWORD, status=429)   # same account by e-mail, elsewhere
+    login(c, "dave", PASSWORD, status=429)                        # even the right password waits, from here
+    login(client(app, "192.0.2.200"), "d@x.org", PASSWORD, status=303)   # dave, by e-mail, from home
     assert len(events(log, "login_failed")) == 3
+
+
+def test_wrong_current_passwords_on_the_password_page_count_like_failed_logins(tmp_path):
+    """A stolen session must not become an unthrottled way to guess the account's password."""
+    cfg, store, log = make_backend(tmp_path, bcrypt_rounds=ROUNDS, login_max_failures=3)
+    store.add_user(username="dave", email="d@x.org", password=PASSWORD, status="active")
+    app = create_app(cfg, store=store, log=log, engine=None)
+    c = client(app, "192.0.2.90")
+    login(c, "dave", PASSWORD)
+    token = csrf_of(c.get("/home").text)
+    new = "a fresh passphrase 42"
+    codes = [c.post("/account/password", {"current": f"guess number {i}", "password": new, "confirm": new,
+                                          "csrf_token": token}, expect_errors=True).status_int for i in range(4)]
+    assert codes == [400, 400, 429, 429]
+    assert len(events(log, "login_failed")) == 3
+    assert store.check_password("dave", PASSWORD) is not None
 
 
 def test_anonymous_requests_are_sent_to_login(site):

@@ -1,4 +1,4 @@
-"""The admin page's building blocks: sessions, login throttle, CSRF tokens, TLS certificate, CSV export."""
+"""The admin page's building blocks: sessions, CSRF tokens, TLS certificate, CSV export."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives import hashes
 from edge.web.csrf import CsrfGuard, tokens_match
 from edge.web.display import events_csv, safe_cell
 from edge.web.sessions import SessionStore
-from edge.web.throttle import LoginThrottle
 from edge.web.tls import CERT_NAME, KEY_NAME, ensure_certificate
 
 
@@ -74,48 +73,6 @@ def test_session_store_is_bounded():
     made = [sessions.create(f"u{i}") for i in range(5)]
     assert len(sessions) == 3
     assert sessions.get(made[-1].token) is not None
-
-
-# -- throttle ---------------------------------------------------------------------------------------------
-def test_throttle_locks_after_max_failures_and_unlocks_after_the_lock_time():
-    clock = Clock()
-    t = LoginThrottle(max_failures=5, lock_seconds=900, clock=clock)
-    for _ in range(4):
-        assert t.failure("account:a", "addr:1") == 0
-    assert t.failure("account:a", "addr:1") == pytest.approx(900)
-    assert t.locked_for("account:a") == pytest.approx(900)
-    assert t.locked_for("addr:1") == pytest.approx(900)
-    assert t.locked_for("account:b", "addr:2") == 0
-    clock.now += 899
-    assert t.locked_for("account:a") == pytest.approx(1)
-    clock.now += 2
-    assert t.locked_for("account:a") == 0
-
-
-def test_throttle_success_clears_the_account_but_not_the_address():
-    clock = Clock()
-    t = LoginThrottle(max_failures=3, lock_seconds=60, clock=clock)
-    t.failure("account:a", "addr:1")
-    t.failure("account:a", "addr:1")
-    t.success("account:a")
-    assert t.failure("account:a", "addr:1") > 0           # the address reached 3 failures
-    assert t.locked_for("account:a") == 0
-
-
-def test_throttle_ignores_failures_spread_over_more_than_the_window():
-    clock = Clock()
-    t = LoginThrottle(max_failures=3, lock_seconds=60, clock=clock)
-    for _ in range(6):
-        assert t.failure("account:a") == 0
-        clock.now += 31
-
-
-def test_throttle_forgets_old_keys_when_full():
-    clock = Clock()
-    t = LoginThrottle(max_failures=2, lock_seconds=60, max_keys=10, clock=clock)
-    for i in range(50):
-        t.failure(f"addr:{i}")
-    assert len(t._failures) <= 10
 
 
 # -- CSRF -------------------------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ class Web:
         self.sessions = SessionStore(idle_seconds=cfg.web.session_idle_minutes * 60,
                                      absolute_seconds=cfg.web.session_absolute_hours * 3600)
         self.throttle = LoginThrottle(max_failures=cfg.web.login_max_failures,
-                                      lock_seconds=cfg.web.login_lock_minutes * 60)
+                                      max_delay=cfg.web.login_lock_minutes * 60)
         self.csrf = CsrfGuard()
         prefix = "__Host-" if self.https else ""     # __Host- cookies need Secure, Path=/ and no Domain
         self.session_cookie = prefix + "edge_session"

@@ -96,9 +96,14 @@ def install(app: bottle.Bottle, web: Web) -> None:
         return web.render("login.tpl", title="Log in", error=error, username=username,
                           first=not store.users())
 
+    def wait_words(seconds: float) -> str:
+        if seconds < 90:
+            return f"{max(1, math.ceil(seconds))} seconds"
+        minutes = math.ceil(seconds / 60)
+        return f"{minutes} minutes"
+
     def locked_page(seconds: float):
-        minutes = max(1, math.ceil(seconds / 60))
-        raise HTTPError(429, f"Too many failed logins. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+        raise HTTPError(429, f"Too many failed logins. Try again in {wait_words(seconds)}.",
                         headers={"Retry-After": str(int(math.ceil(seconds)))})
 
     @app.get("/login", access="public")
@@ -112,9 +117,9 @@ def install(app: bottle.Bottle, web: Web) -> None:
         name = form_value("username").strip()[:254]
         password = form_value("password")
         known = store.find_user(name) if name else None
-        account_key = f"account:{known.id if known else name.lower()}"
-        addr_key = f"addr:{web.client_addr}"
-        wait = web.throttle.locked_for(account_key, addr_key)
+        account_key = known.id if known else name.lower()
+        addr_key = web.client_addr
+        wait = web.throttle.wait(account_key, addr_key)
         if wait:
             locked_page(wait)
         user = store.check_password(name, password) if name and password else None   # slow: no lock held
@@ -125,7 +130,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
             if wait:
                 locked_page(wait)
             return login_page(200, "Wrong username or password.", name)
-        web.throttle.success(account_key)       # (disabled accounts never get here: check_password refuses them)
+        web.throttle.success(account_key, addr_key)   # (disabled accounts never get here: check_password refuses them)
         web.start_session(user)
         logger.info("web: %r logged in from %s", user.username, web.client_addr)
         bottle.redirect("/home", 303)
@@ -141,8 +146,16 @@ def install(app: bottle.Bottle, web: Web) -> None:
         user = web.user
         current, new, confirm = form_value("current"), form_value("password"), form_value("confirm")
         problem = password_problem(new, confirm)
-        if not problem and store.check_password(user.username, current) is None:
-            problem = "The current password is wrong."
+        if not problem:
+            # a stolen session must not become an unthrottled password oracle: same counters as the login
+            wait = web.throttle.wait(user.id, web.client_addr)
+            if wait:
+                locked_page(wait)
+            if store.check_password(user.username, current) is None:
+                problem = "The current password is wrong."
+                web.audit("login_failed", user=user.username, source=web.client_addr, action="password_change")
+                if web.throttle.failure(user.id, web.client_addr):
+                    locked_page(web.throttle.wait(user.id, web.client_addr))
         if problem:
             raise HTTPError(400, problem)
         store.set_password(user.id, new)
