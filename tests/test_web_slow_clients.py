@@ -1,0 +1,110 @@
+"""Slow clients against the REAL cheroot server on loopback (issue 11, item 7).
+
+Forty connections from one address that dribble their request headers used to hold every worker thread, so the
+page did not answer anyone for as long as the attack went on. Each case here is bounded: the attackers stop
+after at most 25 s whatever happens.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from edge.web import WebServer, create_app
+from edge.web.tls import CERT_NAME
+from web_fixtures import make_backend
+
+ATTACKER, VISITOR = "127.0.0.20", "127.0.0.21"
+
+
+@pytest.fixture()
+def site(tmp_path):
+    cfg, store, log = make_backend(tmp_path, host="127.0.0.1", port=0)
+    app = create_app(cfg, store=store, log=log, engine=None)
+    server = WebServer(cfg, app, threads=8, header_seconds=3).start()
+    yield cfg, server
+    server.stop()
+
+
+def _tls_context(cfg):
+    ctx = ssl.create_default_context(cafile=str(cfg.state_dir / CERT_NAME))
+    ctx.check_hostname = False
+    return ctx
+
+
+def _open_slow(cfg, server, count):
+    """``count`` connections that complete TLS and send the start of a request; the ones the server refuses
+    (closed at once) are counted, not kept."""
+    ctx, held, refused = _tls_context(cfg), [], 0
+    for _ in range(count):
+        try:
+            raw = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(ATTACKER, 0))
+            tls = ctx.wrap_socket(raw, server_hostname="localhost")
+            tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\n")
+            held.append(tls)
+        except OSError:
+            refused += 1
+    return held, refused
+
+
+def _dribble(held, stop, closed_by_server):
+    """One header byte per connection per second, like the attack; note which connections the server ended."""
+    while not stop.is_set():
+        for tls in list(held):
+            try:
+                tls.sendall(b"X")
+            except OSError:
+                held.remove(tls)
+                closed_by_server.append(time.monotonic())
+        stop.wait(1.0)
+
+
+def _visit(cfg, server, timeout):
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout, source_address=(VISITOR, 0))
+    with _tls_context(cfg).wrap_socket(raw, server_hostname="localhost") as tls:
+        tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        return tls.recv(64)
+
+
+def test_forty_slow_connections_from_one_address_leave_the_page_answering_others(site):
+    cfg, server = site
+    stop, closed = threading.Event(), []
+    held, refused = _open_slow(cfg, server, 40)
+    dribbler = threading.Thread(target=_dribble, args=(held, stop, closed), daemon=True)
+    dribbler.start()
+    try:
+        answer = _visit(cfg, server, timeout=15)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert len(held) + len(closed) <= 6 or refused >= 34       # the per-address cap
+        deadline = time.monotonic() + 20
+        while held and time.monotonic() < deadline:                # the header deadline ends the rest
+            time.sleep(0.2)
+        assert not held, f"{len(held)} slow connections still open after 20 s"
+    finally:
+        stop.set()
+        dribbler.join(timeout=5)
+        for tls in held:
+            tls.close()
+
+
+def test_a_connection_that_never_sends_anything_takes_no_worker(site):
+    cfg, server = site
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(f"127.0.1.{i}", 0))
+            for i in range(1, 13)]                                # more than the 8 worker threads
+    try:
+        assert _visit(cfg, server, timeout=5).startswith(b"HTTP/1.1 200")
+    finally:
+        for s in idle:
+            s.close()
+
+
+def test_plain_http_to_the_https_port_gets_a_plain_answer(site):
+    cfg, server = site
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        reply = s.recv(400)
+    assert reply.startswith(b"HTTP/1.1 400") and b"https://" in reply
