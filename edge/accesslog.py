@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import time
+import unicodedata
 from pathlib import Path
 from typing import Iterator
 
@@ -38,13 +39,26 @@ _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# Control, format (the bidirectional overrides U+202A-202E and U+2066-2069 among them) and line/paragraph
+# separators: a typed username holding them can fake a line or reverse how the rest of a row reads.
+_INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp"))
+
+
+def printable(text: str) -> str:
+    """``text`` without control, format and bidirectional-override characters."""
+    if text.isprintable():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) not in _INVISIBLE)
+
+
 def safe_cell(value) -> object:
-    """A CSV cell for an event value: text a spreadsheet would run as a formula gets a leading quote."""
+    """A CSV cell for an event value: invisible characters removed, and text a spreadsheet would run as a formula
+    gets a leading quote."""
     if value is None:
         return ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return value
-    text = str(value)
+    text = printable(str(value))
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
@@ -113,6 +127,9 @@ class AccessLog:
                  "similarity": None if similarity is None else float(similarity),
                  "decision": decision, "source": source}
         event.update(details)
+        for key, value in event.items():
+            if isinstance(value, str):
+                event[key] = printable(value)      # text typed by strangers: no control or bidi characters
         try:
             plain = json.dumps(event, ensure_ascii=False, default=_json_default, separators=(",", ":"))
         except (TypeError, ValueError) as exc:

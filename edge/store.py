@@ -51,6 +51,7 @@ from . import config as _config
 from .atomic import FileLock, remove_stale_temporaries, write_durable
 from .errors import ConfigError, StoreError
 from .keys import InvalidToken, KeyRing, load_keyring
+from .passwords import is_common
 
 log = logging.getLogger(__name__)
 
@@ -338,6 +339,9 @@ def check_password(password: str) -> bytes:
     if len(raw) > BCRYPT_MAX_BYTES:
         raise StoreInputError(f"the password is too long: at most {BCRYPT_MAX_BYTES} bytes in UTF-8 "
                               f"(this one has {len(raw)}; accented letters and emoji take 2-4 bytes each)")
+    if is_common(password):
+        raise StoreInputError("the password is one of the most common passwords, the first a stranger would "
+                              "try: choose another")
     return raw
 
 

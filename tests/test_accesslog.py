@@ -132,3 +132,15 @@ def test_two_processes_appending_never_interleave(tmp_path, ring):
     assert log.skipped == 0 and len(events) == 2 * per_child
     for child in range(2):
         assert [e["seq"] for e in events if e["user"] == f"child{child}"] == list(range(per_child))
+
+
+def test_typed_usernames_lose_control_and_bidi_characters_before_the_log_and_the_csv(log):
+    """Issue 11, item 8: a username typed at the login page reached the log and the CSV with a right-to-left
+    override and line breaks, so a row could read as something else."""
+    from edge.accesslog import safe_cell
+
+    typed = "admin\u202egnp.exe\u2066\r\nINFO granted\x00\x1b[31m"
+    log.append("login_failed", user=typed, source="192.0.2.7", note="two\u2028lines")
+    event = list(log.events())[-1]
+    assert event["user"] == "admingnp.exeINFO granted[31m" and event["note"] == "twolines"
+    assert safe_cell("\u202e=cmd|' /C calc'!A0") == "'=cmd|' /C calc'!A0"     # old events: cleaned on export
