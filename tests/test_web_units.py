@@ -119,9 +119,14 @@ def test_certificate_permissions_are_repaired_and_bad_pairs_replaced(tmp_path):
 
 
 # -- CSV --------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"])
+@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)"])
 def test_csv_cells_that_look_like_formulas_are_quoted(text):
     assert safe_cell(text) == "'" + text
+
+
+@pytest.mark.parametrize("text, cell", [("\tcmd", "cmd"), ("\r=1", "'=1"), ("\u202e=1", "'=1")])
+def test_csv_cells_lose_control_characters_before_the_formula_check(text, cell):
+    assert safe_cell(text) == cell
 
 
 def test_csv_export_keeps_numbers_and_plain_text():

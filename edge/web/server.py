@@ -24,7 +24,7 @@ from cheroot import connections, server as cheroot_server, wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from ..errors import ConfigError
-from .tls import ensure_certificate
+from .tls import ensure_certificate, harden
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = Fal
 HEADER_SECONDS = 10.0         # handshake + request line + headers; a real browser needs well under a second
 PER_ADDRESS = 6               # open connections per client address (browsers open up to six per site)
 MAX_CONNECTIONS = 200         # open connections in all: far below the process's file limit
+RENEW_CHECK_SECONDS = 12 * 3600   # how often the running page checks that its certificate is not about to expire
 
 
 class _Deadlines:
@@ -271,6 +272,10 @@ class WebServer:
         self.port: int = cfg.web.port
         self.https: bool = cfg.web.https
         self.fingerprint: str | None = None
+        self._adapter: _LazyTLS | None = None
+        self._cert_in_memory = False
+        self._stopping = threading.Event()
+        self._renewer: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -291,9 +296,10 @@ class WebServer:
         server.error_log = _cheroot_log
         if self.https:
             cert, key, self.fingerprint = ensure_certificate(self._cfg.state_dir, self.host)
+            self._cert_in_memory = str(cert).startswith("/proc/")
             adapter = _LazyTLS(str(cert), str(key))
-            adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
-            server.ssl_adapter = adapter
+            harden(adapter.context)
+            server.ssl_adapter = self._adapter = adapter
         try:
             server.prepare()
         except OSError as exc:
@@ -303,12 +309,41 @@ class WebServer:
         self._thread = threading.Thread(target=server.serve, name="web", daemon=True)
         self._thread.start()
         if self.https:
+            self._stopping.clear()
+            self._renewer = threading.Thread(target=self._renew_regularly, name="web-cert", daemon=True)
+            self._renewer.start()
+        if self.https:
             logger.info("web: admin page at %s (TLS certificate SHA-256 fingerprint %s)", self.url, self.fingerprint)
         else:
             logger.warning("web: admin page at %s WITHOUT TLS (web.https = false)", self.url)
         return self
 
+    def renew_certificate(self) -> bool:
+        """Replace the certificate if it is about to expire (or was only in memory and can now be saved); new
+        connections get the new one at once. True if it changed."""
+        if self._adapter is None:
+            return False
+        cert, key, fingerprint = ensure_certificate(self._cfg.state_dir, self.host)
+        in_memory = str(cert).startswith("/proc/")
+        if fingerprint == self.fingerprint or (in_memory and self._cert_in_memory):
+            return False            # unchanged, or the disk is still full: keep the certificate browsers know
+        self._adapter.context.load_cert_chain(str(cert), str(key))
+        self.fingerprint, self._cert_in_memory = fingerprint, in_memory
+        logger.warning("web: the admin page now uses a new TLS certificate (SHA-256 fingerprint %s)", fingerprint)
+        return True
+
+    def _renew_regularly(self) -> None:
+        while not self._stopping.wait(RENEW_CHECK_SECONDS):
+            try:
+                self.renew_certificate()
+            except Exception:
+                logger.exception("web: could not renew the TLS certificate; the current one stays in use")
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is not None:
