@@ -8,6 +8,11 @@ and the next append starts on a fresh line so it cannot glue itself to the fragm
 
 Rotation by size: when the current file would pass ``max_bytes`` it becomes ``access.log.1`` (the older ones
 shift up) and at most ``keep`` rotated files are kept besides the current one.
+
+A full disk: with ``pending_limit`` (the daemon's log) an event that cannot be written waits in memory, at most
+``pending_limit`` of them (the oldest give way and are counted), and is written with its original time before the
+next event once space returns (or by :meth:`AccessLog.flush_pending`); :meth:`events` includes the waiting ones.
+Without it (the CLI) a full disk is a :class:`~edge.errors.DiskFullError`.
 """
 
 from __future__ import annotations
@@ -17,14 +22,17 @@ import json
 import logging
 import os
 import re
+import threading
 import time
 import unicodedata
+from collections import deque
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from .atomic import PRIVATE_MODE, FileLock, fsync_dir, write_all, write_durable
+from .diskspace import disk_full_error, is_disk_full
 from .errors import StoreError
 from .keys import InvalidToken, KeyRing, load_keyring
 
@@ -90,24 +98,34 @@ class AccessLog:
     """Append events and read them back. ``AccessLog.open(cfg)`` or ``AccessLog(path, keyring)``."""
 
     def __init__(self, path: str | os.PathLike, keyring: KeyRing, *, max_bytes: int = 1_048_576, keep: int = 5,
-                 lock_timeout: float = 10.0):
+                 lock_timeout: float = 10.0, pending_limit: int = 0):
         self.path = Path(path)
         self.keyring = keyring
         self.max_bytes = int(max_bytes)
         self.keep = int(keep)
+        self.pending_limit = int(pending_limit)
+        self._pending: deque[dict] = deque()
+        self._pending_lock = threading.Lock()
+        self.dropped = 0          # events given up because more than pending_limit waited for space
         self._lock = FileLock(self.path.with_name(self.path.name + ".lock"), timeout=lock_timeout,
                               what="the access log")
         self.skipped = 0  # unreadable lines met by the last events() iteration
 
     @classmethod
-    def open(cls, cfg, *, keyring: KeyRing | None = None, prompt=None) -> "AccessLog":
+    def open(cls, cfg, *, keyring: KeyRing | None = None, prompt=None, pending_limit: int = 0) -> "AccessLog":
         ring = keyring if keyring is not None else load_keyring(cfg, prompt=prompt)
-        return cls(cfg.state_dir / LOG_FILE_NAME, ring, max_bytes=cfg.store.log_max_bytes, keep=cfg.store.log_keep)
+        return cls(cfg.state_dir / LOG_FILE_NAME, ring, max_bytes=cfg.store.log_max_bytes, keep=cfg.store.log_keep,
+                   pending_limit=pending_limit)
 
     def __repr__(self) -> str:
         return f"AccessLog({str(self.path)!r})"
 
     def close(self) -> None:
+        if self._pending:
+            self.flush_pending()
+        if self._pending:
+            log.error("access log: %d events could not be written (the disk is full) and are lost",
+                      len(self._pending))
         self._lock.close()
 
     def __enter__(self) -> "AccessLog":
@@ -134,23 +152,75 @@ class AccessLog:
             plain = json.dumps(event, ensure_ascii=False, default=_json_default, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             raise StoreError(f"access log event {kind!r}: {exc}") from None
+        with self._pending_lock:
+            if self._pending:
+                self._pending.append(event)
+                self._flush()
+            else:
+                try:
+                    self._write([event])
+                except OSError as exc:
+                    if not is_disk_full(exc):
+                        raise
+                    if not self.pending_limit:
+                        raise disk_full_error(self.path, f"the {kind!r} event for the access log") from None
+                    self._pending.append(event)
+                    log.error("access log: the disk is full; events wait in memory (at most %d) and are written "
+                              "with their times when space returns", self.pending_limit)
+            while len(self._pending) > self.pending_limit:
+                self._pending.popleft()
+                self.dropped += 1
+        return event
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in memory for disk space."""
+        return len(self._pending)
+
+    def flush_pending(self) -> int:
+        """Try to write the events waiting for disk space; returns how many still wait."""
+        with self._pending_lock:
+            if self._pending:
+                self._flush()
+            return len(self._pending)
+
+    def _flush(self) -> None:
+        """Write waiting events oldest first, each removed once it is on disk; stops at the first full-disk error."""
+        written = 0
+        while self._pending:
+            try:
+                self._write([self._pending[0]])
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                return
+            self._pending.popleft()
+            written += 1
+        if written:
+            lost = f"; {self.dropped} older ones were lost" if self.dropped else ""
+            log.warning("access log: space again; wrote %d delayed events with their original times%s",
+                        written, lost)
+            self.dropped = 0
+
+    def _write(self, events: list[dict]) -> None:
         with self._lock:
             self.keyring.refresh()
-            line = self.keyring.encrypt(plain.encode("utf-8")) + b"\n"
-            self._rotate_if_needed(len(line))
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
-            try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line  # a torn line from a crash: do not glue this event to it
-                write_all(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:
-                fsync_dir(self.path.parent)
-        return event
+            for event in events:
+                plain = json.dumps(event, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+                line = self.keyring.encrypt(plain.encode("utf-8")) + b"\n"
+                self._rotate_if_needed(len(line))
+                created = not self.path.exists()
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_MODE)
+                try:
+                    size = os.fstat(fd).st_size
+                    if size and os.pread(fd, 1, size - 1) != b"\n":
+                        line = b"\n" + line  # a torn line from a crash or a full disk: do not glue this event to it
+                    write_all(fd, line)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                if created:
+                    fsync_dir(self.path.parent)
 
     def _rotated(self, n: int) -> Path:
         return self.path.with_name(f"{self.path.name}.{n}")
@@ -204,6 +274,20 @@ class AccessLog:
         self.keyring.refresh()
         since_ts = _timestamp(since)
         wanted_user = user.casefold() if user else None
+
+        def wanted(event: dict) -> bool:
+            return not ((since_ts is not None and event.get("time", 0) < since_ts)
+                        or (wanted_user is not None and (event.get("user") or "").casefold() != wanted_user)
+                        or (kind is not None and event.get("kind") != kind))
+
+        waiting = [json.loads(json.dumps(e, default=_json_default)) for e in list(self._pending)]
+        if newest_first:
+            yield from (e for e in reversed(waiting) if wanted(e))
+        yield from (e for e in self._stored_events(newest_first) if wanted(e))
+        if not newest_first:
+            yield from (e for e in waiting if wanted(e))
+
+    def _stored_events(self, newest_first: bool) -> Iterator[dict]:
         self.skipped = 0
         files = self.files()
         for path in reversed(files) if newest_first else files:
@@ -221,19 +305,11 @@ class AccessLog:
                 if not line:
                     continue
                 try:
-                    event = json.loads(self.keyring.decrypt(line).decode("utf-8"))
+                    yield json.loads(self.keyring.decrypt(line).decode("utf-8"))
                 except (InvalidToken, ValueError, UnicodeDecodeError):
                     self.skipped += 1
                     log.warning("%s: line %d cannot be decrypted (damaged, torn or another key); skipped it",
                                 path, number)
-                    continue
-                if since_ts is not None and event.get("time", 0) < since_ts:
-                    continue
-                if wanted_user is not None and (event.get("user") or "").casefold() != wanted_user:
-                    continue
-                if kind is not None and event.get("kind") != kind:
-                    continue
-                yield event
 
     # ------------------------------------------------------------ key rotation
 

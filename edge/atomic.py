@@ -20,6 +20,7 @@ import threading
 import time
 from pathlib import Path
 
+from .diskspace import disk_full_error, is_disk_full
 from .errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,19 @@ def write_durable(path: str | os.PathLike, data: bytes, *, mode: int = PRIVATE_M
     """Replace ``path`` with ``data`` atomically and durably.
 
     With ``keep_previous`` the current file (if any) is first hard-linked there, so the previous generation
-    survives as a backup and ``path`` itself never disappears, even for an instant.
+    survives as a backup and ``path`` itself never disappears, even for an instant. A full disk is a
+    :class:`~edge.errors.DiskFullError` and leaves ``path`` as it was.
     """
     path = Path(path)
+    try:
+        _replace(path, data, mode, keep_previous)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path) from None
+        raise
+
+
+def _replace(path: Path, data: bytes, mode: int, keep_previous) -> None:
     tmp = _write_synced(path, data, mode)
     try:
         if keep_previous is not None and path.exists():
@@ -92,12 +103,17 @@ def create_exclusive(path: str | os.PathLike, data: bytes, *, mode: int = PRIVAT
     if ``path`` exists, and a power cut never leaves an empty key.
     """
     path = Path(path)
-    tmp = _write_synced(path, data, mode)
     try:
-        os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+        tmp = _write_synced(path, data, mode)
+        try:
+            os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise disk_full_error(path) from None
+        raise
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> None:

@@ -7,6 +7,7 @@ import importlib
 import logging
 import sys
 
+from .diskspace import disk_full_error, is_disk_full
 from .errors import EdgeError
 
 # Modules under edge.commands that contribute subcommands; each has register(subparsers).
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeError as exc:
         print(f"edge-face: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        error = disk_full_error(exc.filename, "a file")   # any write the atomic helpers did not wrap
+        print(f"edge-face: {error}", file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         return 130
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import config as _config
+from .diskspace import LOW_DISK_MB, free_bytes, human_size
 from .errors import EdgeError
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,7 @@ log = logging.getLogger(__name__)
 OK, WARNING, FAILED = "ok", "warning", "failed"
 SERVICE_NAME = "edge-face.service"
 MIN_YEAR = 2025
-DISK_FAILED_BYTES = 50 * 1024 * 1024
-DISK_WARNING_BYTES = 200 * 1024 * 1024
+DISK_FAILED_BYTES = 10 * 1024 * 1024     # less than this: the next database or log write may fail
 CAMERA_FRAMES = 3
 
 
@@ -83,8 +83,10 @@ class Doctor:
     def __init__(self, cfg: _config.Config, *, config_path: str | os.PathLike | None = None,
                  config_error: str | None = None, now: Callable[[], float] = time.time,
                  dev_dir: str | os.PathLike = "/dev", command: Callable[..., subprocess.CompletedProcess] | None = None,
-                 service_active: bool | None = None, picamera2_class=None, camera_timeout: float | None = None):
+                 service_active: bool | None = None, picamera2_class=None, camera_timeout: float | None = None,
+                 low_disk_mb: float = LOW_DISK_MB):
         self.cfg = cfg
+        self.low_disk_mb = float(low_disk_mb)
         self.config_path = config_path
         self.config_error = config_error
         self.now = now
@@ -334,14 +336,12 @@ class Doctor:
 
     def check_disk(self):
         path = self.cfg.state_dir
-        while not path.exists() and path != path.parent:
-            path = path.parent
-        free = shutil.disk_usage(path).free
-        text = f"{free / 1024 ** 3:.1f} GiB free on the file system of {path}"
+        free = free_bytes(path)
+        text = f"{human_size(free)} free on the file system of {path}"
         if free < DISK_FAILED_BYTES:
-            return FAILED, text + ": the database and access log cannot be saved safely"
-        if free < DISK_WARNING_BYTES:
-            return WARNING, text + ": running low"
+            return FAILED, text + ": the database and access log cannot be saved safely; free some space"
+        if free < self.low_disk_mb * 1024 * 1024:
+            return WARNING, text + f": running low (warning below {self.low_disk_mb:g} MiB)"
         return OK, text
 
     # -- network and time -------------------------------------------------------------------------------------

@@ -30,3 +30,7 @@ class StoreError(EdgeError):
 
 class CameraError(EdgeError):
     """A frame source failed or disappeared."""
+
+
+class DiskFullError(StoreError):
+    """A write failed because the file system is full (ENOSPC) or the quota is used up; nothing was changed."""

@@ -16,7 +16,6 @@ ChaCha20-Poly1305) with forward secrecy; TLS 1.3 suites are all AEAD.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import ipaddress
 import logging
 import os
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..atomic import write_durable
-from ..errors import ConfigError
+from ..errors import ConfigError, DiskFullError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ RENEW_DAYS = 30
 TLS12_CIPHERS = ":".join(("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
                           "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-AES128-GCM-SHA256",
                           "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"))
-_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _in_memory: list[int] = []          # memfds of the certificate in use when the disk was full
 
 
@@ -73,9 +71,7 @@ def ensure_certificate(state_dir: str | os.PathLike, host: str = "") -> tuple[Pa
         try:
             write_durable(key_path, key_pem)                 # 0600 from the first byte, atomic, durable
             write_durable(cert_path, cert_pem)
-        except OSError as exc:
-            if exc.errno not in _DISK_FULL:
-                raise
+        except DiskFullError:
             logger.error("web: the disk is full, so the new TLS certificate cannot be saved; the admin page uses "
                          "one held in memory (fingerprint %s) until space is freed (the page checks twice a day)",
                          fingerprint(cert))
