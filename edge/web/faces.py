@@ -26,6 +26,7 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     crop_uri: str = ""
     quality: float | None = None
+    decoded: bool = True          # False: the file was not a photograph we can read
 
 
 def crop_data_uri(crop: np.ndarray | None, side: int = 160) -> str:
@@ -55,26 +56,47 @@ def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: 
     The engine runs outside the database lock; the accepted templates are then stored in one transaction (one
     write of the database, all or nothing), not one rewrite per photograph.
     """
-    verdicts, chosen = [], []
-    for name, image in named_images:
-        faces = []
+    judged = [_judge(web, name, image) for name, image in named_images]
+    return _store(web, user, judged, source)
+
+
+def enrol_uploads(web, user, uploads, source: str = "upload") -> list[Verdict]:
+    """Like :func:`enrol_images` for uploaded files, decoding and judging one photograph at a time: only one
+    decoded image is ever in memory (issue 11: twenty large uploads decoded up front took 3 GB)."""
+    judged = []
+    for upload in uploads:
         try:
-            with web.engine_lock:
-                faces = web.engine.faces(image)
-            face = enrollment_choice(faces)
+            image = decode_upload(upload)
         except ImageError as exc:
-            crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
-            verdicts.append(Verdict(name, False, [str(exc)], crop))
+            judged.append((Verdict(upload.raw_filename, False, [str(exc)], decoded=False), None))
             continue
-        chosen.append(face)
-        verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), face.score))
+        judged.append(_judge(web, upload.raw_filename, image))
+        del image
+    return _store(web, user, judged, source)
+
+
+def _judge(web, name: str, image: np.ndarray):
+    """(verdict, the face to store or None) for one photograph."""
+    faces = []
+    try:
+        with web.engine_lock:
+            faces = web.engine.faces(image)
+        face = enrollment_choice(faces)
+    except ImageError as exc:
+        crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
+        return Verdict(name, False, [str(exc)], crop), None
+    return Verdict(name, True, [], crop_data_uri(face.crop), face.score), face
+
+
+def _store(web, user, judged, source: str) -> list[Verdict]:
+    chosen = [face for _verdict, face in judged if face is not None]
     if chosen:
         with web.store.transaction():
             for face in chosen:
                 # The template records the detector's confidence as its quality.
                 web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
                                        quality=face.score)
-    return verdicts
+    return [verdict for verdict, _face in judged]
 
 
 @dataclass

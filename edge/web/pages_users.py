@@ -9,9 +9,9 @@ import secrets
 import bottle
 from bottle import HTTPError, response
 
-from ..errors import EdgeError, ImageError
+from ..errors import EdgeError
 from .app import Web, form_value, uploaded_files
-from .faces import MAX_PHOTOS, Verdict, decode_upload, enrol_images
+from .faces import MAX_PHOTOS, enrol_images, enrol_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
             raise HTTPError(403, "You can enrol only yourself.")
         return user
 
-    def results(user, verdicts: list[Verdict], source: str, status: int = 200):
+    def results(user, verdicts: list, source: str, status: int = 200):
         response.status = status
         stored = sum(v.ok for v in verdicts)
         if stored:
@@ -121,16 +121,8 @@ def install(app: bottle.Bottle, web: Web) -> None:
             raise HTTPError(400, "Choose one or more photographs to upload.")
         if len(files) > MAX_PHOTOS:
             raise HTTPError(400, f"Upload at most {MAX_PHOTOS} photographs at a time.")
-        images, verdicts = [], []
-        for upload in files:
-            try:
-                images.append((upload.raw_filename, decode_upload(upload)))
-            except ImageError as exc:
-                verdicts.append(Verdict(upload.raw_filename, False, [str(exc)]))
-        if not images:
-            return results(user, verdicts, "upload", 400)
-        verdicts += enrol_images(web, user, images, "upload")
-        return results(user, verdicts, "upload")
+        verdicts = enrol_uploads(web, user, files, "upload")      # one decoded photograph in memory at a time
+        return results(user, verdicts, "upload", 200 if any(v.decoded for v in verdicts) else 400)
 
     @app.post("/users/<user_id>/enrol/camera", access="active")
     def enrol_camera(user_id):
