@@ -108,3 +108,29 @@ def test_plain_http_to_the_https_port_gets_a_plain_answer(site):
         s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
         reply = s.recv(400)
     assert reply.startswith(b"HTTP/1.1 400") and b"https://" in reply
+
+
+def test_the_page_works_at_a_lower_cpu_priority_than_the_door(tmp_path):
+    """Decoding uploads in a web worker must not take CPU time from the door's recognition thread."""
+    import os
+
+    from web_fixtures import make_backend as backend
+
+    def app(environ, start_response):
+        nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        body = str(nice).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    cfg, _store, _log = backend(tmp_path, host="127.0.0.1", port=0, https=False)
+    server = WebServer(cfg, app).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := s.recv(4096):
+                reply += chunk
+        worker_nice = int(reply.split(b"\r\n\r\n", 1)[1])
+        assert worker_nice >= os.getpriority(os.PRIO_PROCESS, 0) + 10
+    finally:
+        server.stop()

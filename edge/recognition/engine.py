@@ -3,7 +3,9 @@
 It owns the two models (YuNet detector, FaceNet embedder), loaded only after their sha256 matches the
 manifest, and knows which threshold the manifest measured for this embedder. The daemon's recognition thread
 and the web thread both call it, so each model sits behind its own lock (OpenCV's detector and a TFLite
-interpreter are not thread-safe); detection of one image can overlap with embedding of another.
+interpreter are not thread-safe); detection of one image can overlap with embedding of another. The door's
+thread goes first (:meth:`FaceEngine.prefer_current_thread`): while it waits for a model, other threads queue
+behind it, so a burst of uploads to the admin page costs the door at most the one call already running.
 """
 
 from __future__ import annotations
@@ -28,6 +30,35 @@ log = logging.getLogger(__name__)
 # Another face counts as "a second person in the photograph" at enrolment when its box is at least this
 # fraction of the largest face's size; smaller faces are people far in the background.
 OTHER_FACE_FRACTION = 0.4
+
+
+class DoorFirstLock:
+    """A lock whose preferred threads, while waiting, go before every other waiter."""
+
+    def __init__(self, preferred: set[int]):
+        self._preferred = preferred
+        self._cond = threading.Condition()
+        self._held = False
+        self._preferred_waiting = 0
+
+    def __enter__(self):
+        urgent = threading.get_ident() in self._preferred
+        with self._cond:
+            if urgent:
+                self._preferred_waiting += 1
+            try:
+                while self._held or (not urgent and self._preferred_waiting):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._preferred_waiting -= 1
+            self._held = True
+        return self
+
+    def __exit__(self, *exc):
+        with self._cond:
+            self._held = False
+            self._cond.notify_all()
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,8 +103,9 @@ class FaceEngine:
         self._detector = create_detector(models.verified_path(self._models_dir, detector_entry),
                                          score_threshold=detector_score)
         self.embedding_size: int = self._check_model_shape(int(entry.get("output_size", 128)))
-        self._detect_lock = threading.Lock()
-        self._embed_lock = threading.Lock()
+        self._preferred: set[int] = set()
+        self._detect_lock = DoorFirstLock(self._preferred)
+        self._embed_lock = DoorFirstLock(self._preferred)
         log.debug("face engine ready: %s (threshold %.3f, flip averaging %s)", self.model_id, self.threshold,
                  "on" if self.flip_average else "off")
 
@@ -105,6 +137,10 @@ class FaceEngine:
                  for d, crop, emb in zip(detections, crops, embeddings)]
         faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)   # stable: by the boxes callers see
         return faces
+
+    def prefer_current_thread(self) -> None:
+        """The calling thread (the door's recognition loop) gets the models before any other waiting thread."""
+        self._preferred.add(threading.get_ident())
 
     def enrollment_face(self, image: np.ndarray) -> Face:
         """The one good face of an enrolment photograph, or an ImageError listing every reason it is not."""

@@ -9,11 +9,15 @@ sent something (new connections wait in cheroot's selector, not in a worker; the
 worker, not in the accepting thread); from then on the handshake, request line and headers must arrive within
 ``header_seconds`` or the connection is cut; and one client address may hold at most ``per_address``
 connections at once (a browser uses up to six), the rest are closed as soon as they are accepted.
+
+The door comes first: worker threads run at a lower CPU priority (nice +``WEB_NICE``, per thread on Linux), so
+decoding an upload never takes CPU time the door's recognition thread wants.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -42,6 +46,7 @@ def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = Fal
 HEADER_SECONDS = 10.0         # handshake + request line + headers; a real browser needs well under a second
 PER_ADDRESS = 6               # open connections per client address (browsers open up to six per site)
 MAX_CONNECTIONS = 200         # open connections in all: far below the process's file limit
+WEB_NICE = 10                 # how much nicer than the door the page's worker threads are
 RENEW_CHECK_SECONDS = 12 * 3600   # how often the running page checks that its certificate is not about to expire
 
 
@@ -104,6 +109,7 @@ class _Connection(cheroot_server.HTTPConnection):
 
     def communicate(self):
         server = self.server
+        _be_nice()
         server.deadlines.set(self, server.header_seconds)
         try:
             if not self._handshake():
@@ -150,6 +156,21 @@ class _Connection(cheroot_server.HTTPConnection):
             if not self._released:
                 self._released = True
                 self.server.connection_closed(self.address)
+
+
+_niceness = threading.local()
+
+
+def _be_nice() -> None:
+    """Lower this worker thread's CPU priority once (Linux keeps a nice value per thread)."""
+    if getattr(_niceness, "done", False):
+        return
+    _niceness.done = True
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WEB_NICE))
+    except (OSError, AttributeError):
+        pass        # not Linux, or not allowed: the page still works, only without the courtesy
 
 
 def _answer_plain_http(sock: ssl.SSLSocket) -> None:
