@@ -198,6 +198,7 @@ class DoorService:
         return decision
 
     def _recognition_loop(self) -> None:
+        self.engine.prefer_current_thread()      # the door before the admin page's photographs
         seq = 0
         while not self._stop.is_set():
             self._heartbeat = self.clock()

@@ -8,15 +8,24 @@ Runs the real DoorService (real model, real encrypted store in a temporary folde
 1. throughput: a source that delivers frames as fast as they are taken (faces always present); reports the
    processed frames per second, CPU use (process CPU seconds per wall second) and peak RSS;
 2. latency: a 15 fps source shows an empty scene, then an enrolled person; the time from the moment the first
-   frame with the person is delivered to the relay switching on, over many runs, with the default policy.
+   frame with the person is delivered to the relay switching on, over many runs, with the default policy;
+3. attack (issue 11): with the admin page on, an approved member posts ``--attack-requests`` requests at once,
+   each with 20 one-colour 7000x7000 PNGs (156 KB each, 147 MB each once decoded) to their own enrolment page;
+   reports the service's peak RSS and the door's processed frames per second during the attack against its idle
+   rate just before. Targets: RSS under 600 MB, door above 80% of idle.
 
-    .venv/bin/python scripts/bench_service.py [--runs 40] [--seconds 15]
+    .venv/bin/python scripts/bench_service.py [--runs 40] [--seconds 15] [--attack-requests 6] [--only attack]
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
+import re
+import ssl
+import struct
+import zlib
 import resource
 import statistics
 import sys
@@ -96,10 +105,161 @@ def rss_mb() -> float:
     return 0.0
 
 
+def flat_png(width: int, height: int, bgr=(40, 90, 160)) -> bytes:
+    """A one-colour RGB PNG built row by row: the attack file, made without allocating its pixels."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    row = b"\0" + bytes((bgr[2], bgr[1], bgr[0])) * width
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+class PageClient:
+    """Just enough of a browser for the attack: cookies, the CSRF token, a multipart POST."""
+
+    CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+    def __init__(self, port: int, source: str = "127.0.0.1"):
+        self.port = port
+        self.source = source
+        self.cookies: dict[str, str] = {}
+        self.ctx = ssl.create_default_context()
+        self.ctx.check_hostname, self.ctx.verify_mode = False, ssl.CERT_NONE
+
+    def request(self, method, path, body=b"", content_type=None, timeout=600):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=timeout,
+                                           source_address=(self.source, 0))
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            conn.request(method, path, body=body or None, headers=headers)
+            res = conn.getresponse()
+            text = res.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        for header in res.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";")[0]
+        return res.status, text
+
+    def token(self, path):
+        return self.CSRF.search(self.request("GET", path)[1]).group(1)
+
+    def login(self, username, password):
+        from urllib.parse import urlencode
+
+        body = urlencode({"username": username, "password": password, "csrf_token": self.token("/login")})
+        return self.request("POST", "/login", body.encode(), "application/x-www-form-urlencoded")[0]
+
+    def upload(self, path, files):
+        boundary = "edgefacebench"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+                 f'{self.token(path)}\r\n'.encode()]
+        for name, data in files:
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; filename="{name}"\r\n'
+                         f"Content-Type: image/png\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        return self.request("POST", path, b"".join(parts), f"multipart/form-data; boundary={boundary}")[0]
+
+
+class RssPeak:
+    """The process's peak resident memory over an interval, sampled every 50 ms."""
+
+    def __init__(self):
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_mb())
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def attack(cfg, engine, store, log, probes, requests: int, seconds: float, side: int = 7000) -> None:
+    """Issue 11, item 1: members' uploads of huge one-colour PNGs against the door's frame rate and the RSS."""
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.service import DoorService
+
+    password = "a long bench password 42"
+    member = store.add_user(username="mallory", email="mallory@example.org", password=password, status="active")
+    everyone = [f.astype(np.uint8) for frames in probes.values() for f in frames]
+    web_cfg = cfg.replace("web", host="127.0.0.1", port=0, max_upload_mb=50)
+    svc = DoorService(web_cfg, engine=engine, store=store, log_=log, source=ScriptedSource(everyone, fps=60),
+                      pin_factory=MockFactory(), web=True)
+    svc.start()
+    try:
+        port = svc._web_server.port
+        png = flat_png(side, side)
+        clients = [PageClient(port, f"127.0.0.{10 + i}") for i in range(requests)]   # one machine each
+        for c in clients:
+            assert c.login("mallory", password) == 303, "the bench member could not log in"
+        time.sleep(2.0)
+        p0, t0 = svc.processed_frames, time.monotonic()
+        time.sleep(seconds)
+        idle = (svc.processed_frames - p0) / (time.monotonic() - t0)
+        before = rss_mb()
+        statuses: list[int] = []
+
+        def post(c):
+            try:
+                statuses.append(c.upload(f"/users/{member.id}/enrol", [(f"flat{i}.png", png) for i in range(20)]))
+            except OSError as exc:
+                statuses.append(f"{type(exc).__name__}")
+
+        threads = [threading.Thread(target=post, args=(c,)) for c in clients]
+        per_second: list[float] = []
+
+        def sample(stop):
+            last = svc.processed_frames
+            while not stop.wait(1.0):
+                per_second.append(svc.processed_frames - last)
+                last = svc.processed_frames
+
+        stop_sampling = threading.Event()
+        sampler = threading.Thread(target=sample, args=(stop_sampling,), daemon=True)
+        with RssPeak() as rss:
+            p0, t0 = svc.processed_frames, time.monotonic()
+            sampler.start()
+            for t in threads:
+                t.start()
+            slowest = 0.0
+            for t in threads:
+                t.join()
+                slowest = time.monotonic() - t0
+            window = max(slowest, seconds)
+            time.sleep(max(0.0, window - (time.monotonic() - t0)))
+            during = (svc.processed_frames - p0) / (time.monotonic() - t0)
+            stop_sampling.set()
+        print(f"\nattack: {requests} requests x 20 one-colour {side}x{side} PNGs ({len(png) / 1024:.0f} KB each) "
+              f"posted by a member: answers {sorted(map(str, statuses))} after {slowest:.1f} s; "
+              f"RSS {before:.0f} MB before, peak {rss.peak:.0f} MB during (target < 600 MB); door "
+              f"{idle:.1f} frames/s idle, {during:.1f} during the attack over {window:.1f} s "
+              f"= {during / idle:.0%} of idle (target > 80%); slowest second {min(per_second, default=0):.0f} "
+              f"frames; per second: {' '.join(f'{n:.0f}' for n in per_second)}")
+    finally:
+        svc.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=40, help="latency runs")
     ap.add_argument("--seconds", type=float, default=15.0, help="throughput measurement time")
+    ap.add_argument("--attack-requests", type=int, default=6, help="simultaneous attack requests of 20 PNGs")
+    ap.add_argument("--attack-side", type=int, default=7000, help="side of the attack PNGs in pixels")
+    ap.add_argument("--only", choices=("attack",), help="run only the attack case")
     args = ap.parse_args()
 
     from gpiozero.pins.mock import MockFactory
@@ -137,6 +297,11 @@ def main() -> int:
         scene = [np.full((480, 640, 3), 60, np.uint8)]
         print(f"model {engine.model_id}; {len(probes)} users enrolled with 3 photographs each; "
               f"policy: {cfg.decision}")
+
+        if args.only == "attack":
+            attack(cfg, engine, store, log, probes, args.attack_requests, args.seconds, args.attack_side)
+            engine.close()
+            return 0
 
         # 1. throughput with faces present, frames delivered as fast as they are taken
         everyone = [f.astype(np.uint8) for frames in probes.values() for f in frames]
@@ -195,6 +360,8 @@ def main() -> int:
                   f"{sum(l <= 300 for l in latencies) / len(latencies):.0%} within 300 ms")
         else:
             print(f"\nno grant in {args.runs} runs")
+        if args.only is None:
+            attack(cfg, engine, store, log, probes, args.attack_requests, args.seconds, args.attack_side)
     engine.close()
     return 0
 

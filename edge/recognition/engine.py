@@ -4,8 +4,8 @@ It owns the two models (YuNet detector, FaceNet embedder), loaded only after the
 manifest, and knows which threshold the manifest measured for this embedder. The daemon's recognition thread
 and the web thread both call it, so each model sits behind its own lock (OpenCV's detector and a TFLite
 interpreter are not thread-safe); detection of one image can overlap with embedding of another. The door's
-thread goes first (:meth:`FaceEngine.prefer_current_thread`): while it waits for a model, other threads queue
-behind it, so a burst of uploads to the admin page costs the door at most the one call already running.
+thread (:meth:`FaceEngine.prefer_current_thread`) has a detector of its own, so detecting faces in a large upload
+never makes it wait, and it goes first at the shared embedder: while it waits, other threads queue behind it.
 """
 
 from __future__ import annotations
@@ -100,11 +100,14 @@ class FaceEngine:
         self._colour_order = str(entry.get("colour_order", "RGB"))
         self._input_size = int(entry.get("input_size", [160, 160])[0])
         self._interpreter = models.make_interpreter(models.verified_path(self._models_dir, entry), num_threads)
-        self._detector = create_detector(models.verified_path(self._models_dir, detector_entry),
-                                         score_threshold=detector_score)
+        self._detector_path = models.verified_path(self._models_dir, detector_entry)
+        self._detector_score = detector_score
+        self._detector = create_detector(self._detector_path, score_threshold=detector_score)
+        self._door_detector = None          # made by prefer_current_thread: the door never queues behind the web
         self.embedding_size: int = self._check_model_shape(int(entry.get("output_size", 128)))
         self._preferred: set[int] = set()
         self._detect_lock = DoorFirstLock(self._preferred)
+        self._door_detect_lock = threading.Lock()
         self._embed_lock = DoorFirstLock(self._preferred)
         log.debug("face engine ready: %s (threshold %.3f, flip averaging %s)", self.model_id, self.threshold,
                  "on" if self.flip_average else "off")
@@ -139,7 +142,11 @@ class FaceEngine:
         return faces
 
     def prefer_current_thread(self) -> None:
-        """The calling thread (the door's recognition loop) gets the models before any other waiting thread."""
+        """The calling thread (the door's recognition loop) gets a detector of its own and the embedder before
+        any other waiting thread."""
+        with self._door_detect_lock:
+            if self._door_detector is None:
+                self._door_detector = create_detector(self._detector_path, score_threshold=self._detector_score)
         self._preferred.add(threading.get_ident())
 
     def enrollment_face(self, image: np.ndarray) -> Face:
@@ -149,9 +156,12 @@ class FaceEngine:
     # The stages, public for benchmarks and tools that need one of them alone.
 
     def detect(self, image: np.ndarray, *, max_side: int | None = None) -> list[Detection]:
-        detector = self._require(self._detector)
-        with self._detect_lock:
-            return detect_faces(detector, image, max_side=max_side or self.detect_max_side)
+        if threading.get_ident() in self._preferred:
+            lock, detector = self._door_detect_lock, self._door_detector
+        else:
+            lock, detector = self._detect_lock, self._detector
+        with lock:
+            return detect_faces(self._require(detector), image, max_side=max_side or self.detect_max_side)
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return align.align_face(image, detection.landmarks, size=self._input_size)
@@ -164,9 +174,10 @@ class FaceEngine:
 
     def close(self) -> None:
         """Release the models; the engine cannot be used afterwards. Safe to call twice."""
-        with self._embed_lock, self._detect_lock:
+        with self._embed_lock, self._detect_lock, self._door_detect_lock:
             self._interpreter = None
             self._detector = None
+            self._door_detector = None
 
     def __enter__(self) -> "FaceEngine":
         return self

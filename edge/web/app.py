@@ -18,6 +18,7 @@ from ..errors import EdgeError
 from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .sessions import SessionStore
+from .heavy import HeavyGate
 from .throttle import LoginThrottle
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Web:
         self.throttle = LoginThrottle(max_failures=cfg.web.login_max_failures,
                                       max_delay=cfg.web.login_lock_minutes * 60)
         self.csrf = CsrfGuard()
+        self.heavy = HeavyGate(slots=1)              # photographs decoded and judged: one request at a time
         prefix = "__Host-" if self.https else ""     # __Host- cookies need Secure, Path=/ and no Domain
         self.session_cookie = prefix + "edge_session"
         self.pre_cookie = prefix + "edge_pre"
@@ -206,11 +208,19 @@ class GuardPlugin:
             raise ValueError(f"route {route.rule}: unknown access level {access!r}")
         web = self.web
 
+        heavy = route.config.get("heavy", False)
+
         def guarded(*args, **kwargs):
             web.load_session()
             user = web.user
             if access != "public" and user is None:
                 bottle.redirect("/login", 303)
+            if heavy:                               # before the CSRF check: that reads (and parses) the body
+                with web.heavy():
+                    return checked(user, *args, **kwargs)
+            return checked(user, *args, **kwargs)
+
+        def checked(user, *args, **kwargs):
             if request.method not in ("GET", "HEAD"):
                 web.check_csrf()
             if access == "active" and user.status != "active":

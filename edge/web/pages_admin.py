@@ -137,7 +137,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         return web.render("recognize.tpl", title="Test recognition", matches=None, threshold=None,
                           camera=web.controller is not None)
 
-    @app.post("/recognize", access="admin")
+    @app.post("/recognize", access="admin", heavy=True)
     def recognise_run():
         if form_value("camera") == "1":
             if web.controller is None:

@@ -113,7 +113,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=None, stored=0,
                           count=len(user.templates), camera=web.controller is not None)
 
-    @app.post("/users/<user_id>/enrol", access="active")
+    @app.post("/users/<user_id>/enrol", access="active", heavy=True)
     def enrol_upload(user_id):
         user = enrol_target(user_id)
         files = uploaded_files("photos")
@@ -124,7 +124,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         verdicts = enrol_uploads(web, user, files, "upload")      # one decoded photograph in memory at a time
         return results(user, verdicts, "upload", 200 if any(v.decoded for v in verdicts) else 400)
 
-    @app.post("/users/<user_id>/enrol/camera", access="active")
+    @app.post("/users/<user_id>/enrol/camera", access="active", heavy=True)
     def enrol_camera(user_id):
         user = enrol_target(user_id)
         if web.controller is None:
