@@ -42,7 +42,8 @@ from . import config as _config
 from .camera import CameraFeed, source_from_config
 from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
 from .door import Door, make_pin_factory
-from .errors import EdgeError
+from .config import check_runtime
+from .errors import EdgeError, SettingError
 from .recognition.match import Ranker
 from .sdnotify import Notifier
 
@@ -165,13 +166,21 @@ class DoorService:
             except EdgeError as exc:
                 log.error("SIGHUP: configuration not reloaded: %s", exc)
                 new = None
+            if new is not None and self.store is not None:
+                try:
+                    check_runtime(self.store.settings_with_defaults(new),
+                                  max_unlock_seconds=self.cfg.door.max_unlock_seconds)
+                except SettingError as exc:
+                    log.error("SIGHUP: configuration not reloaded: with the settings saved on the admin page, "
+                              "%s", exc)
+                    new = None
             if new is not None:
                 for section in ("paths", "recognition", "camera", "door", "store", "web"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
                 self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)
                 if self.store is not None:
-                    self.store.set_defaults(new.decision)
+                    self.store.set_defaults(dataclasses.replace(new, door=self.cfg.door))
                 logging.getLogger().setLevel(new.logging.level)
                 log.info("SIGHUP: configuration %s reloaded", self.config_path)
         if self.store is not None:
@@ -335,6 +344,11 @@ class DoorService:
         self._log_event("camera_recovered")
 
     # ------------------------------------------------------------------ controller (the web page's view)
+    @property
+    def config(self) -> _config.Config:
+        """The configuration in force (SIGHUP replaces it); the web page reads it from here."""
+        return self.cfg
+
     def fps(self) -> float:
         seen = list(self._processed)
         if len(seen) < 2:

@@ -49,7 +49,7 @@ import numpy as np
 
 from . import config as _config
 from .atomic import FileLock, remove_stale_temporaries, write_durable
-from .errors import ConfigError, StoreError
+from .errors import SettingError, StoreError
 from .keys import InvalidToken, KeyRing, load_keyring
 
 log = logging.getLogger(__name__)
@@ -64,13 +64,17 @@ ROLES = ("admin", "member")
 STATUSES = ("pending", "active", "disabled")
 SOURCES = ("upload", "camera", "cli")
 EMPTY_GALLERY_DIM = 128  # shape of an empty gallery, so ``matrix @ probe`` still works
-SETTING_NAMES = ("threshold", "unlock_seconds", "frames_required", "frames_considered", "window_seconds",
-                 "margin", "cooldown_seconds", "lockout_after", "lockout_seconds")
+SETTING_NAMES = tuple(s.name for s in _config.RUNTIME_SETTINGS)  # derived from the one settings table
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class StoreInputError(StoreError):
-    """A value given to the store is not acceptable (bad name, duplicate e-mail, short password, ...)."""
+    """A value given to the store is not acceptable (bad name, duplicate e-mail, short password, ...).
+    ``field`` names the input at fault when there is one (a setting's name), for forms to mark it."""
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 class Template(NamedTuple):
@@ -375,16 +379,19 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike, keyring: KeyRing, *,
-                 defaults: _config.DecisionConfig | None = None, max_unlock_seconds: float | None = None,
+                 defaults: _config.Config | _config.DecisionConfig | None = None,
+                 max_unlock_seconds: float | None = None,
                  lock_timeout: float = 5.0, bcrypt_rounds: int = BCRYPT_ROUNDS, allow_backup: bool = False,
                  create: bool = False):
         self.path = Path(path)
         self.backup_path = backup_path_for(self.path)
         self.lock_path = lock_path_for(self.path)
         self.keyring = keyring
-        self._defaults = defaults or _config.DecisionConfig()
-        self._max_unlock = max_unlock_seconds if max_unlock_seconds is not None else \
-            _config.DoorConfig().max_unlock_seconds
+        self._defaults: dict = {}
+        self._max_unlock = _config.DoorConfig().max_unlock_seconds
+        self.set_defaults(defaults or _config.Config())
+        if max_unlock_seconds is not None:
+            self._max_unlock = max_unlock_seconds
         self._rounds = bcrypt_rounds
         self._lock = FileLock(self.lock_path, timeout=lock_timeout, what="the database")
         self._mutex = threading.RLock()
@@ -409,7 +416,7 @@ class Store:
              lock_timeout: float = 5.0, prompt=None) -> "Store":
         """The database of this configuration; StoreError if it is missing, locked, damaged or the key is wrong."""
         ring = keyring if keyring is not None else load_keyring(cfg, prompt=prompt)
-        return cls(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
+        return cls(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg,
                    max_unlock_seconds=cfg.door.max_unlock_seconds, lock_timeout=lock_timeout,
                    allow_backup=allow_backup)
 
@@ -823,39 +830,42 @@ class Store:
 
     # ------------------------------------------------------------ run-time settings
 
-    def set_defaults(self, defaults: _config.DecisionConfig) -> None:
-        """New configuration defaults (SIGHUP); values an administrator saved still win."""
-        self._defaults = defaults
+    def set_defaults(self, defaults: _config.Config | _config.DecisionConfig) -> None:
+        """New configuration defaults (start, SIGHUP); values an administrator saved still win. A whole
+        configuration also brings the door's maximum unlock time, which bounds ``unlock_seconds``."""
+        if isinstance(defaults, _config.DecisionConfig):
+            defaults = _config.Config(decision=defaults)
+        else:
+            self._max_unlock = defaults.door.max_unlock_seconds
+        self._defaults = _config.runtime_defaults(defaults)
+
+    def settings_with_defaults(self, defaults: _config.Config) -> dict:
+        """The settings as they would be under other configuration defaults (checked before a SIGHUP applies)."""
+        values = _config.runtime_defaults(defaults)
+        values.update(self._view().settings)
+        return values
 
     @property
     def settings(self) -> dict:
         """The effective settings: values saved by an administrator over the configuration's defaults."""
-        values = {name: getattr(self._defaults, name) for name in SETTING_NAMES}
+        values = dict(self._defaults)
         values.update(self._view().settings)
         return values
 
     def update_settings(self, **values) -> dict:
-        """Validate and save; StoreInputError naming the setting if a value is not allowed."""
+        """Validate and save; StoreInputError with ``field`` naming the setting if a value is not allowed."""
         unknown = sorted(set(values) - set(SETTING_NAMES))
         if unknown:
-            raise StoreInputError(f"{unknown[0]}: unknown setting; known settings: {', '.join(SETTING_NAMES)}")
-        fields = {f.name: f for f in dataclasses.fields(_config.DecisionConfig)}
-        clean = {}
-        for name, value in values.items():
-            try:
-                clean[name] = _config._check_value(name, value, fields[name])
-            except ConfigError as exc:
-                raise StoreInputError(str(exc)) from None
-        with self.transaction():
-            merged = dict(self.settings, **clean)
-            if merged["frames_required"] > merged["frames_considered"]:
-                raise StoreInputError(f"frames_required: must not exceed frames_considered "
-                                      f"({merged['frames_required']} > {merged['frames_considered']})")
-            if merged["unlock_seconds"] > self._max_unlock:
-                raise StoreInputError(f"unlock_seconds: must not exceed door.max_unlock_seconds "
-                                      f"({merged['unlock_seconds']} > {self._max_unlock})")
-            state = self._touch()
-            state.settings.update(clean)
+            raise StoreInputError(f"{unknown[0]}: unknown setting; known settings: {', '.join(SETTING_NAMES)}",
+                                  field=unknown[0])
+        try:
+            clean = {name: _config.setting(name).check(value, key=name) for name, value in values.items()}
+            with self.transaction():
+                _config.check_runtime(dict(self.settings, **clean), max_unlock_seconds=self._max_unlock)
+                state = self._touch()
+                state.settings.update(clean)
+        except SettingError as exc:
+            raise StoreInputError(str(exc), field=exc.field) from None
         return self.settings
 
 

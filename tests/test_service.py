@@ -495,3 +495,22 @@ def test_a_stranger_who_keeps_trying_is_locked_out_and_it_is_logged(tmp_path, ca
     events = kinds(log)
     assert events.count("unknown") == 1 and events.count("lockout") == 1
     assert [s.state for s in factory.pin(RELAY).states] == [False]
+
+
+def test_sighup_config_reaches_the_web_page_and_a_conflict_with_saved_settings_is_refused(tmp_path, cast, engine):
+    from edge.web import create_app
+
+    cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[paths]\nstate_dir = "{cfg.state_dir}"\n[decision]\naggregation = "best"\nmargin = 0.2\n')
+    svc = make_service(cfg, store, log, engine, None, config_path=str(path))
+    try:
+        app = create_app(cfg, store=store, log=log, engine=engine, controller=svc)
+        svc.reload_config()
+        assert app.web.cfg.decision.aggregation == "best" and store.settings["margin"] == 0.2
+        store.update_settings(frames_considered=3)                     # saved by an administrator
+        path.write_text(f'[paths]\nstate_dir = "{cfg.state_dir}"\n[decision]\nframes_required = 4\n')
+        svc.reload_config()                                            # 4 of 3 frames: refused, nothing changes
+        assert app.web.cfg.decision.aggregation == "best" and store.settings["frames_required"] == 3
+    finally:
+        svc.close()

@@ -233,8 +233,12 @@ def test_settings_are_validated_with_the_setting_named(store):
         store.update_settings(unlock_seconds=30)
     with pytest.raises(StoreInputError, match="^lockout_after: must be a whole number"):
         store.update_settings(lockout_after="many")
-    with pytest.raises(StoreInputError, match="^colour: unknown setting"):
+    with pytest.raises(StoreInputError, match="^colour: unknown setting") as err:
         store.update_settings(colour="red")
+    assert err.value.field == "colour"
+    with pytest.raises(StoreInputError) as err:
+        store.update_settings(frames_considered=2)
+    assert err.value.field == "frames_required"   # the field the form marks, not found by reading the text
     assert store.revision == 1
     assert store.update_settings(frames_required=5, frames_considered=8)["frames_required"] == 5
     assert store.update_settings(threshold=None)["threshold"] is None  # back to the model's own threshold

@@ -45,7 +45,8 @@ def reopen_store(store) -> Store:
 class ControllerDouble:
     """The daemon as the web page sees it; the camera shows a fixed real photograph."""
 
-    def __init__(self, log: AccessLog, frame: np.ndarray | None):
+    def __init__(self, log: AccessLog, frame: np.ndarray | None, *, config: Config):
+        self.config = config     # the daemon's configuration in force (SIGHUP replaces it)
         self.log = log
         self.frame = frame
         self.unlocked_by: list[str] = []

@@ -54,7 +54,7 @@ class Web:
     """Everything the pages share: configuration, store, log, engine, controller, sessions, throttle, CSRF."""
 
     def __init__(self, cfg, *, store, log, engine, controller=None):
-        self.cfg = cfg
+        self._cfg = cfg
         self.store = store
         self.log = log
         self.engine = engine
@@ -71,6 +71,11 @@ class Web:
         self.pre_cookie = prefix + "edge_pre"
         self.engine_lock = threading.Lock()          # the TFLite interpreter is not re-entrant
         self.signup_lock = threading.Lock()          # two "first" signups must not both become admin
+
+    @property
+    def cfg(self):
+        """The daemon's current configuration (it follows SIGHUP), or the one the app was built with."""
+        return self.controller.config if self.controller is not None else self._cfg
 
     # -- who is asking --------------------------------------------------------------------------------------
     @property

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..decision import Policy
+from ..decision import Candidate, Policy, votes_for
 from ..errors import ImageError
 from ..recognition import decode_image
 from ..recognition.engine import enrollment_choice
@@ -93,7 +93,7 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     frame that would vote for that person at the door.
     """
     policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=web.engine.threshold)
-    threshold, margin = policy.threshold, policy.margin
+    threshold = policy.threshold
     with web.engine_lock:
         faces = web.engine.faces(image)
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
@@ -102,8 +102,9 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
         names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding, top=2)]
         best = names[0] if names else (None, None)
         runner_up = names[1] if len(names) > 1 else None
-        matched = best[1] is not None and best[1] >= threshold and \
-            (runner_up is None or best[1] - runner_up[1] >= margin)
+        matched = best[1] is not None and votes_for(policy, Candidate(
+            user_id=best[0], score=best[1], runner_up=runner_up[1] if runner_up else -1.0,
+            embedding=face.embedding))
         results.append(Match(crop_data_uri(face.crop), best[0], best[1], matched, runner_up))
     return results, threshold
 

@@ -11,7 +11,9 @@ import bottle
 from bottle import HTTPError, request, response
 
 from ..accesslog import EVENT_KINDS
-from ..errors import EdgeError, ImageError
+from ..config import RUNTIME_SETTINGS
+from ..errors import ImageError, SettingError
+from ..store import StoreInputError
 from .app import Web, form_value, uploaded_files
 from .display import events_csv, filter_events, format_similarity, format_time
 from .faces import decode_upload, recognise
@@ -19,18 +21,7 @@ from .faces import decode_upload, recognise
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-SETTINGS = (  # key, label, type, help
-    ("threshold", "Match threshold (cosine similarity)", float,
-     "Higher is stricter. Leave empty for the configured default (the model's value if that is empty too)."),
-    ("unlock_seconds", "Unlock time (seconds)", float, "How long the relay stays open after a grant."),
-    ("frames_required", "Matching frames required (k)", int, "k matching frames ..."),
-    ("frames_considered", "Frames considered (n)", int, "... among the last n frames ..."),
-    ("window_seconds", "Time window (seconds)", float, "... within this time."),
-    ("margin", "Margin over the second-best person", float, "Lead needed over the next most similar person."),
-    ("cooldown_seconds", "Cooldown (seconds)", float, "Pause after a grant before the next decision."),
-    ("lockout_after", "Lockout after denials", int, "Denials of one face before it is locked out."),
-    ("lockout_seconds", "Lockout time (seconds)", float, "How long a lockout lasts."),
-)
+SETTINGS = RUNTIME_SETTINGS  # the settings page shows every run-time row of the one table in edge.config
 
 
 def _date(text: str, label: str) -> dt.date | None:
@@ -88,7 +79,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
     def settings_page(values=None, errors=None, status=200):
         response.status = status
         current = dict(store.settings)
-        shown = {k: ("" if current.get(k) is None else current.get(k)) for k, *_ in SETTINGS}
+        shown = {row.name: ("" if current.get(row.name) is None else current.get(row.name)) for row in SETTINGS}
         shown.update(values or {})
         return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
                           model_threshold=web.engine.threshold if web.engine is not None else None)
@@ -99,28 +90,19 @@ def install(app: bottle.Bottle, web: Web) -> None:
 
     @app.post("/settings", access="admin")
     def save_settings():
-        raw = {key: form_value(key).strip() for key, *_ in SETTINGS}
+        raw = {row.name: form_value(row.name) for row in SETTINGS}
         values, errors = {}, {}
-        for key, label, kind, _ in SETTINGS:
-            text = raw[key]
-            if key == "threshold" and text == "":
-                values[key] = None
-                continue
+        for row in SETTINGS:
             try:
-                number = kind(text)
-                if isinstance(number, float) and not math.isfinite(number):
-                    raise ValueError
-                values[key] = number
-            except ValueError:
-                errors[key] = "Enter a whole number." if kind is int else "Enter a number, such as 0.75."
+                values[row.name] = row.parse(raw[row.name], key=row.name)
+            except SettingError as exc:
+                errors[row.name] = exc.problem if exc.problem.startswith("Enter") else str(exc)
         if not errors:
             before = dict(store.settings)
             try:
                 store.update_settings(**values)
-            except (EdgeError, ValueError) as exc:
-                message = str(exc)
-                field = next((k for k, *_ in SETTINGS if message.startswith(k) or f" {k}" in message[:40]), "")
-                errors[field or "form"] = message
+            except StoreInputError as exc:
+                errors[exc.field or "form"] = str(exc)
             else:
                 changed = {k: v for k, v in values.items() if before.get(k) != v}
                 if changed:
