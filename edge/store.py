@@ -711,7 +711,9 @@ class Store:
             self._check_unique(state, clean.get("username", user.username), clean.get("email", user.email),
                                user.id)
             user = dataclasses.replace(user, **clean, updated=time.time())
+            before = _active_admins(state)
             state.users[user.id] = user
+            _keep_an_admin(before, state, user)
             state.changed()
         return user
 
@@ -728,9 +730,38 @@ class Store:
         with self.transaction():
             state = self._touch()
             user = self._require(state, user_id)
+            before = _active_admins(state)
             del state.users[user_id]
+            _keep_an_admin(before, state, user)
             state.changed()
         return user
+
+    # ------------------------------------------------------------ business rules (web and CLI alike)
+
+    def sign_up(self, *, username: str, email: str | None, password: str | None) -> User:
+        """A new account from the sign-up page: the first account of a door becomes its active administrator,
+        later ones wait as pending members. Decided inside the write transaction (file lock), so two "first"
+        sign-ups at the same moment, from any processes, cannot both become administrator."""
+        password_hash = self._hash(password)          # slow: outside the lock
+        with self.transaction():
+            first = not self._tx().users
+            user = self.add_user(username=username, email=email, password=None,
+                                 role="admin" if first else "member", status="active" if first else "pending")
+            state = self._touch()
+            user = dataclasses.replace(user, password_hash=password_hash)
+            state.users[user.id] = user
+        return user
+
+    def set_role(self, user_id: str, role: str) -> User:
+        """Make a user ``admin`` (which also activates them) or ``member``; the last active administrator
+        cannot be demoted (StoreInputError)."""
+        role = _choice(role, "the role", ROLES)
+        with self.transaction():
+            user = self._require(self._tx(), user_id)
+            fields = {"role": role}
+            if role == "admin" and user.status != "active":
+                fields["status"] = "active"
+            return self.update_user(user_id, **fields)
 
     def check_password(self, username_or_email: str, password: str) -> User | None:
         """The user if the password is right and the account is not disabled, else None.
@@ -867,6 +898,18 @@ class Store:
         except SettingError as exc:
             raise StoreInputError(str(exc), field=exc.field) from None
         return self.settings
+
+
+def _active_admins(state: _State) -> int:
+    return sum(1 for u in state.users.values() if u.role == "admin" and u.status == "active")
+
+
+def _keep_an_admin(before: int, state: _State, user: User) -> None:
+    """The rule "at least one active administrator", checked inside the write transaction: a change that would
+    take the last one away is refused (two admins demoting each other at once: the second fails)."""
+    if before > 0 and _active_admins(state) == 0:
+        raise StoreInputError(f"{user.username} is the last active administrator; make someone else admin "
+                              "first")
 
 
 def state_saved_time(path: Path) -> float | None:

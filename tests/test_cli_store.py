@@ -50,12 +50,20 @@ def test_user_lifecycle_and_log(cli):
     code, out, _ = cli("user", "list")
     assert code == 0 and out.splitlines()[1].split()[:3] == ["bob", "member", "pending"]
     assert "Åsa Öberg" in out and "carl" not in out
+    code, _, err = cli("user", "disable", "asa@example.org")     # the only active admin: the store refuses
+    assert code == 2 and "last active administrator" in err
+    code, out, _ = cli("user", "role", "bob", "admin")              # admin implies active
+    assert code == 0 and "bob is now admin (active)" in out
     assert cli("user", "disable", "asa@example.org")[0] == 0
     code, out, _ = cli("user", "show", "åsa")
     assert "status        disabled" in out and "password      set" in out
     assert cli("user", "enable", "Åsa")[0] == 0
     assert open_store(cli.state).find_user("Åsa").status == "active"
     assert open_store(cli.state).check_password("Åsa", "a long password") is not None
+    assert cli("user", "role", "åsa", "member")[0] == 0               # bob is still an admin
+    code, _, err = cli("user", "remove", "bob")
+    assert code == 2 and "last active administrator" in err
+    assert cli("user", "role", "åsa", "admin")[0] == 0
     code, out, _ = cli("user", "remove", "bob")
     assert code == 0 and open_store(cli.state).find_user("bob") is None
     code, _, err = cli("user", "show", "nobody")
@@ -64,11 +72,12 @@ def test_user_lifecycle_and_log(cli):
     code, out, _ = cli("log", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["kind"], r["user"]) for r in rows[1:]] == [
-        ("user_changed", "Åsa"), ("user_changed", "bob"), ("user_changed", "Åsa"), ("user_changed", "Åsa"),
-        ("user_changed", "bob")]
+        ("user_changed", "Åsa"), ("user_changed", "bob"), ("user_changed", "bob"), ("user_changed", "Åsa"),
+        ("user_changed", "Åsa"), ("user_changed", "Åsa"), ("user_changed", "Åsa"), ("user_changed", "bob")]
+    assert '"action": "make-admin"' in rows[3]["details"]
     assert '"action": "removed"' in rows[-1]["details"]
     code, out, _ = cli("log", "--user", "bob", "--since", "1h")
-    assert code == 0 and len(out.splitlines()) == 2 and "action=removed" in out
+    assert code == 0 and len(out.splitlines()) == 3 and "action=removed" in out
     code, _, err = cli("log", "--since", "yesterday-ish")
     assert code == 2 and "--since" in err
 

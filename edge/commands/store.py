@@ -65,6 +65,10 @@ def register(sub) -> None:
         p = us.add_parser(name, help=text)
         p.add_argument("user", help="username, e-mail address or id")
         p.set_defaults(func=func)
+    p = us.add_parser("role", help="make a user admin (which also activates them) or member")
+    p.add_argument("user", help="username, e-mail address or id")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(func=cmd_user_role)
     p = us.add_parser("password", help="set a user's admin-page password")
     p.add_argument("user", help="username, e-mail address or id")
     _password_options(p)
@@ -284,6 +288,14 @@ def cmd_user_disable(args) -> int:
 
 def cmd_user_enable(args) -> int:
     return _set_status(args, "active")
+
+
+def cmd_user_role(args) -> int:
+    cfg, store, access_log = _open(args)
+    user = store.set_role(store.user(args.user).id, args.role)   # refuses to demote the last active admin
+    _audit(access_log, "user_changed", user.username, action=f"make-{args.role}")
+    print(f"{user.username} is now {user.role} ({user.status})")
+    return 0
 
 
 def cmd_user_remove(args) -> int:

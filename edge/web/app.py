@@ -70,7 +70,6 @@ class Web:
         self.session_cookie = prefix + "edge_session"
         self.pre_cookie = prefix + "edge_pre"
         self.engine_lock = threading.Lock()          # the TFLite interpreter is not re-entrant
-        self.signup_lock = threading.Lock()          # two "first" signups must not both become admin
 
     @property
     def cfg(self):

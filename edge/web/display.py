@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 from ..accesslog import safe_cell
+from ..status import Status
 
 RESULT_KINDS = ("grant", "deny", "unknown")
 CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
@@ -86,3 +87,26 @@ def events_csv(events: list[dict]) -> str:
                e.get("source"), details(e)]
         writer.writerow([safe_cell(v) for v in row])
     return buf.getvalue()
+
+
+def status_rows(status: Status) -> dict[str, str]:
+    """The daemon's :class:`~edge.status.Status` in the dashboard's words (label -> text)."""
+    cam = status.camera
+    camera = cam.state if cam.state != "running" else f"running ({cam.source}, {cam.fps:.0f} fps)"
+    if cam.state == "retrying":
+        camera = f"failing, retrying in {cam.retry_in:g} s: {cam.error}"
+    door = "UNLOCKED" if status.unlocked else "locked"
+    if status.door_open is not None:
+        door += ", door open" if status.door_open else ", door shut"
+    if status.held_open:
+        door += " - HELD OPEN (alarm)"
+    pins = ", ".join(f"{p.name} GPIO{p.pin} {p.state}" for p in status.pins)
+    last_text = "none yet"
+    last = status.last_decision
+    if last is not None:
+        when = dt.datetime.fromtimestamp(last.time).strftime("%H:%M:%S")
+        score = f" ({last.similarity:.3f})" if last.similarity is not None else ""
+        last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
+    return {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
+            "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
+            "model": status.model}

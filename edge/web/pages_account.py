@@ -12,7 +12,7 @@ from bottle import HTTPError, HTTPResponse, response
 from ..errors import EdgeError
 from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
 from .app import Web, form_value
-from .display import format_time, recent_events
+from .display import format_time, recent_events, status_rows
 
 logger = logging.getLogger(__name__)
 
@@ -66,19 +66,15 @@ def install(app: bottle.Bottle, web: Web) -> None:
         if problem:
             errors["password"] = problem
         if not errors:
-            with web.signup_lock:
-                if store.find_user(username):
-                    errors["username"] = "This username is taken; choose another."
-                if store.find_user(email):
-                    errors["email"] = "An account with this e-mail address already exists."
-                if not errors:
-                    first = not store.users()
-                    try:
-                        user = store.add_user(username=username, email=email, password=password,
-                                              role="admin" if first else "member",
-                                              status="active" if first else "pending")
-                    except (EdgeError, ValueError) as exc:
-                        errors["form"] = str(exc)
+            if store.find_user(username):
+                errors["username"] = "This username is taken; choose another."
+            if store.find_user(email):
+                errors["email"] = "An account with this e-mail address already exists."
+        if not errors:
+            try:   # the store decides, inside its transaction, whether this is the first account (-> admin)
+                user = store.sign_up(username=username, email=email, password=password)
+            except (EdgeError, ValueError) as exc:
+                errors["form"] = str(exc)
         if errors:
             return signup_page(400, errors, username=username, email=email)
         web.audit("user_changed", user=user.username, action="signup", role=user.role, status=user.status,
@@ -86,7 +82,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         logger.info("web: new %s account %r (%s)", user.role, user.username, user.status)
         web.after_change()
         web.start_session(user)
-        web.flash("Welcome! You are the administrator of this door." if first else
+        web.flash("Welcome! You are the administrator of this door." if user.role == "admin" else
                   "Your account was created. An administrator must approve it before you can enrol.")
         bottle.redirect("/home", 303)
 
@@ -158,7 +154,7 @@ def install(app: bottle.Bottle, web: Web) -> None:
         status = None
         if web.controller is not None:
             try:
-                status = web.controller.status()
+                status = status_rows(web.controller.status())
             except Exception:
                 logger.exception("web: controller.status() failed")
                 status = {"error": "the service did not answer"}
