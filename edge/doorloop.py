@@ -21,7 +21,7 @@ import logging
 import threading
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -51,12 +51,9 @@ class FrameResult:
     photo: str | None = None           # file name in the unknown-face archive
 
 
-class GrantCheck(Protocol):
-    """A last word before the relay: return a reason to refuse, or None to let the grant stand.
-    ``frame`` is the frame that completed the vote (None when there is none)."""
-
-    def __call__(self, decision: Decision, candidate: Candidate | None, frame: np.ndarray | None) -> str | None:
-        ...
+GrantCheck = Callable[[Decision, Optional[Candidate], Optional[np.ndarray]], Optional[str]]
+"""A last word before the relay: ``check(decision, candidate, frame)`` returns a reason to refuse, or None to let
+the grant stand. ``frame`` is the frame that completed the vote; ``candidate.box``/``crop`` the face in it."""
 
 
 class DoorLoop:

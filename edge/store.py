@@ -42,7 +42,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import bcrypt
 import numpy as np
@@ -162,7 +162,9 @@ def _migrate_1_to_2(doc: dict) -> dict:
     """Version 1 (pre-release) had no run-time settings and kept each template as a record with its own
     model id, offset and dimension; version 2 has settings and compact template rows with a model table."""
     doc = dict(doc, settings=doc.get("settings", {}), schema=2)
-    models, index, users = [], {}, []
+    models: list = []
+    index: dict = {}
+    users: list = []
     for user in doc["users"]:
         rows = []
         for t in sorted(user["templates"], key=lambda t: t["offset"]):
@@ -250,7 +252,10 @@ class _State:
     def to_bytes(self) -> bytes:
         # Compact records: a template is [id, model index, source, quality, created]; its vector is the next
         # ``dim`` floats of the blob (dim from the model table), so no offsets are stored.
-        vectors, users, models, model_index = [], [], [], {}
+        vectors: list[np.ndarray] = []
+        users: list = []
+        models: list = []
+        model_index: dict = {}
         for u in self.users.values():
             records = []
             for t in u.templates:
@@ -585,7 +590,7 @@ class Store:
                              "backup") from None
 
     def _commit(self) -> None:
-        pending = self._pending
+        pending = self._tx()
         pending.revision += 1
         token = self.keyring.encrypt(pending.to_bytes())
         write_durable(self.path, token, keep_previous=self.backup_path)
@@ -693,7 +698,7 @@ class Store:
         unknown = sorted(set(fields) - allowed)
         if unknown:
             raise StoreInputError(f"cannot change {unknown[0]!r} here; changeable: {', '.join(sorted(allowed))}")
-        clean = {}
+        clean: dict[str, Any] = {}
         if "username" in fields:
             clean["username"] = check_username(fields["username"])
         if "email" in fields:

@@ -171,3 +171,20 @@ def test_enroll_with_real_photographs(cli, tmp_path, faces_dir, models_dir):
     assert len(user.templates) == 2 and all(t.source == "cli" for t in user.templates)
     code, out, err = cli("enroll", "colin", str(not_image))
     assert code == 1 and "no photograph was accepted" in err
+
+
+def test_cli_and_web_export_the_same_csv(cli, tmp_path):
+    """One export function: `edge-face log --csv` and the admin page's log.csv give the same bytes."""
+    from edge.accesslog import AccessLog
+    from edge.web.display import events_csv
+
+    cli("db", "init")
+    log = AccessLog(cli.state / "access.log", KeyRing(FileKeySource(cli.state / "db.key")))
+    log.append("grant", user="ann", similarity=0.83125, decision="grant", source="door", votes=3)
+    log.append("deny", user="=1+1", similarity=-0.1, decision="deny", reason="user is disabled")
+    code, out, _ = cli("log", "--csv")
+    assert code == 0
+    assert out.replace("\r\n", "\n") == events_csv(list(log.events())).replace("\r\n", "\n")
+    rows = {r["kind"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["grant"]["similarity"] == "0.83125" and '"votes": 3' in rows["grant"]["details"]
+    assert rows["deny"]["user"] == "'=1+1"

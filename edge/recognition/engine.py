@@ -12,6 +12,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,8 +70,8 @@ class FaceEngine:
         self._colour_order = str(entry.get("colour_order", "RGB"))
         self._input_size = int(entry.get("input_size", [160, 160])[0])
         self._interpreter = models.make_interpreter(models.verified_path(self._models_dir, entry), num_threads)
-        self._detector = create_detector(models.verified_path(self._models_dir, detector_entry),
-                                         score_threshold=detector_score)
+        self._detector: Any = create_detector(models.verified_path(self._models_dir, detector_entry),
+                                              score_threshold=detector_score)
         self.embedding_size: int = self._check_model_shape(int(entry.get("output_size", 128)))
         self._detect_lock = threading.Lock()
         self._embed_lock = threading.Lock()
@@ -100,7 +101,7 @@ class FaceEngine:
             detections = detections[:limit]
         crops = np.stack([self.align(image, d) for d in detections])
         embeddings = self.embed(crops)
-        faces = [Face(box=tuple(int(round(v)) for v in d.box), landmarks=d.landmarks, score=d.score,
+        faces = [Face(box=_int_box(d.box), landmarks=d.landmarks, score=d.score,
                       quality=assess(crop, d.size, min_face_px=self.min_face_px), embedding=emb, crop=crop)
                  for d, crop, emb in zip(detections, crops, embeddings)]
         faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)   # stable: by the boxes callers see
@@ -166,6 +167,11 @@ def _check_image(image) -> np.ndarray:
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"the image is too small ({image.shape[1]} x {image.shape[0]} pixels) to show a face")
     return image
+
+
+def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(round(v)) for v in box)
+    return x, y, w, h
 
 
 def enrollment_choice(found: list[Face]) -> Face:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 
-from ..accesslog import safe_cell
+from ..accesslog import safe_cell, write_csv
 from ..status import Status
 
 RESULT_KINDS = ("grant", "deny", "unknown")
-CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
 
 
 def event_time(value) -> dt.datetime | None:
@@ -73,19 +71,10 @@ def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date |
     return out
 
 
-def details(event: dict) -> str:
-    extra = {k: v for k, v in event.items() if k not in CSV_COLUMNS}
-    return ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
-
-
 def events_csv(events: list[dict]) -> str:
+    """The access log's one CSV export (:func:`edge.accesslog.write_csv`, shared with ``edge-face log --csv``)."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for e in events:
-        row = [format_time(e.get("time")), e.get("kind"), e.get("user"), e.get("similarity"), e.get("decision"),
-               e.get("source"), details(e)]
-        writer.writerow([safe_cell(v) for v in row])
+    write_csv(events, buf)
     return buf.getvalue()
 
 

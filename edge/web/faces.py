@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 
 from ..decision import Candidate, Policy, votes_for
+from ..enrolment import enrol
 from ..errors import ImageError
 from ..recognition import decode_image
-from ..recognition.engine import enrollment_choice
 from ..recognition.match import Ranker
 
 MAX_PHOTOS = 20
@@ -50,31 +50,9 @@ def decode_upload(upload) -> np.ndarray:
 
 
 def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: str) -> list[Verdict]:
-    """Run the enrolment check on each image and store a template for every good one.
-
-    The engine runs outside the database lock; the accepted templates are then stored in one transaction (one
-    write of the database, all or nothing), not one rewrite per photograph.
-    """
-    verdicts, chosen = [], []
-    for name, image in named_images:
-        faces = []
-        try:
-            with web.engine_lock:
-                faces = web.engine.faces(image)
-            face = enrollment_choice(faces)
-        except ImageError as exc:
-            crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
-            verdicts.append(Verdict(name, False, [str(exc)], crop))
-            continue
-        chosen.append(face)
-        verdicts.append(Verdict(name, True, [], crop_data_uri(face.crop), face.score))
-    if chosen:
-        with web.store.transaction():
-            for face in chosen:
-                # The template records the detector's confidence as its quality.
-                web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
-                                       quality=face.score)
-    return verdicts
+    """The shared enrolment (:func:`edge.enrolment.enrol`, also used by ``edge-face enroll``), as verdicts."""
+    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality)
+            for r in enrol(web.store, web.engine, user.id, named_images, source=source)]
 
 
 @dataclass
@@ -94,8 +72,7 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     """
     policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=web.engine.threshold)
     threshold = policy.threshold
-    with web.engine_lock:
-        faces = web.engine.faces(image)
+    faces = web.engine.faces(image)          # the engine serialises its own models
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     results = []
     for face in faces:

@@ -59,7 +59,7 @@ class WebServer:
                              server_name="edge-face", shutdown_timeout=2)
         # No cheroot body limit: the app refuses oversized uploads itself (413, before reading the body,
         # with the site's page and headers), and cheroot closes the connection on 413 without draining it.
-        server.error_log = _cheroot_log
+        server.error_log = _cheroot_log  # type: ignore[method-assign]  # cheroot's documented hook
         if self.https:
             cert, key, self.fingerprint = ensure_certificate(self._cfg.state_dir, self.host)
             adapter = BuiltinSSLAdapter(str(cert), str(key))
