@@ -17,6 +17,7 @@ Without it (the CLI) a full disk is a :class:`~edge.errors.DiskFullError`.
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import logging
@@ -27,7 +28,7 @@ import time
 import unicodedata
 from collections import deque
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterable, Iterator
 
 import numpy as np
 
@@ -70,6 +71,25 @@ def safe_cell(value) -> object:
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text
+
+
+CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
+
+
+def write_csv(events: Iterable[dict], out: IO[str]) -> None:
+    """The one CSV export of the access log (``edge-face log --csv`` and the admin page's log.csv): local ISO
+    time with its offset, the common fields, and every other field as JSON in ``details``; text cells that a
+    spreadsheet would run as a formula are quoted (:func:`safe_cell`)."""
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for e in events:
+        extra = {k: v for k, v in e.items() if k not in CSV_COLUMNS[:-1]}
+        when = e.get("time")
+        stamp = (_dt.datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
+                 if isinstance(when, (int, float)) else when)
+        row = [stamp, e.get("kind"), e.get("user"), e.get("similarity"), e.get("decision"), e.get("source"),
+               json.dumps(extra, ensure_ascii=False, sort_keys=True, default=str) if extra else None]
+        writer.writerow([safe_cell(v) for v in row])
 
 
 def _json_default(value):

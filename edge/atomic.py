@@ -202,6 +202,7 @@ class FileLock:
         try:
             if not self._depth:
                 fd, self._fd = self._fd, None
+                assert fd is not None            # depth > 0 means the file is open
                 try:
                     fcntl.flock(fd, fcntl.LOCK_UN)
                 finally:

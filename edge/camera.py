@@ -20,7 +20,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
@@ -30,6 +30,18 @@ from .errors import CameraError, ConfigError
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+
+
+class FrameSource(Protocol):
+    """What :class:`CameraFeed` needs of a camera: ``read`` raises CameraError on failure, stall or end."""
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def read(self) -> np.ndarray: ...
+
+    def close(self) -> None: ...
 
 
 def _as_bgr(frame) -> np.ndarray:
@@ -75,7 +87,8 @@ class PicameraSource:
         cls = self._class
         if cls is None:
             try:
-                from picamera2 import Picamera2 as cls
+                from picamera2 import Picamera2
+                cls = Picamera2
             except Exception as exc:
                 raise CameraError("picamera2 is not installed (on Raspberry Pi OS: sudo apt install "
                                   f"python3-picamera2) ({exc.__class__.__name__})") from None
@@ -131,7 +144,7 @@ class OpenCVSource:
                  timeout: float = 2.0, loop: bool = True):
         self.device = str(device)
         self.width, self.height, self.fps, self.timeout, self.loop = width, height, fps, timeout, loop
-        self._cap = None
+        self._cap: cv2.VideoCapture | None = None
         self._is_file = False
         self._pacer = _Pacer(fps)
 
@@ -231,7 +244,7 @@ class _Pacer:
 
     def __init__(self, fps: float):
         self.period = 1.0 / fps
-        self._next = None
+        self._next: float | None = None
 
     def reset(self) -> None:
         self._next = None
@@ -242,7 +255,7 @@ class _Pacer:
             self._next = now
         elif self._next > now:
             time.sleep(self._next - now)
-        self._next += self.period
+        self._next = (self._next or now) + self.period
 
 
 def _quietly(fn) -> None:
@@ -306,7 +319,7 @@ class CameraFeed:
     the access log). ``latest(after=seq, timeout=...)`` waits for a frame newer than ``seq``.
     """
 
-    def __init__(self, source, *, retry_initial: float = 1.0, retry_max: float = 30.0,
+    def __init__(self, source: FrameSource | None, *, retry_initial: float = 1.0, retry_max: float = 30.0,
                  on_failure: Callable[[str], None] | None = None, on_recovered: Callable[[], None] | None = None):
         self.source = source
         self.retry_initial, self.retry_max = retry_initial, retry_max
@@ -362,24 +375,26 @@ class CameraFeed:
                 setattr(self._state, key, value)
 
     def _run(self) -> None:
+        source = self.source
+        assert source is not None              # start() runs this thread only for a source
         delay = self.retry_initial
         failed = False
         while not self._stop.is_set():
             try:
-                self.source.open()
+                source.open()
                 try:
                     self._set(state="running", error="", retry_in=0.0)
                     if failed:
-                        log.info("camera %s recovered", self.source.name)
+                        log.info("camera %s recovered", source.name)
                         failed = False
                         _call(self._on_recovered)
                     first = True
                     while not self._stop.is_set():
-                        self._publish(self.source.read())
+                        self._publish(source.read())
                         if first:  # a source that opens but never delivers must not reset the backoff
                             delay, first = self.retry_initial, False
                 finally:
-                    _quietly(self.source.close)
+                    _quietly(source.close)
             except Exception as exc:  # CameraError, or anything a driver throws: the thread must survive
                 if self._stop.is_set():
                     break
@@ -388,7 +403,7 @@ class CameraFeed:
                     self._state.failures += 1
                     self._state.state, self._state.error, self._state.retry_in = "retrying", message, delay
                     self._state.fps = 0.0
-                log.warning("camera %s failed: %s; retrying in %g s", self.source.name, message, delay)
+                log.warning("camera %s failed: %s; retrying in %g s", source.name, message, delay)
                 if not failed:
                     failed = True
                     _call(self._on_failure, message)

@@ -7,29 +7,42 @@ because a misspelt ``relay_pin`` must not silently leave the default pin in char
 
 Settings that an administrator changes at run time (threshold, unlock time, decision policy, lockout) are kept
 in the encrypted store; the values here are their first defaults.
+
+**One table.** Every setting is one ``_opt(...)`` row in a section dataclass below (type, default, range or
+choices, help, and for run-time settings ``runtime=True`` and a ``label``). :data:`SETTINGS` is that table as
+:class:`Setting` rows; the TOML check, the store's ``update_settings``, :class:`edge.decision.Policy`'s defaults,
+the settings page and the test of ``config/edge-face.example.toml`` all derive from it. To add a setting, add a
+row (and its commented line in the example); to add a section, add a dataclass and one field of :class:`Config`.
+Rules between settings live in :func:`check_runtime` (run-time) and :func:`_check_cross_field` (the file).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from .errors import ConfigError
+from .errors import ConfigError, SettingError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_MODELS_DIR = PACKAGE_ROOT.parent / "models"
 DEFAULT_CONFIG_PATH = Path("/etc/edge-face/config.toml")
 
 
-def _opt(default, *, choices=None, min=None, max=None, doc="", nullable=False):
-    """A field with validation metadata. ``nullable`` allows the string "none" (e.g. an unconnected pin)."""
-    meta = {"choices": choices, "min": min, "max": max, "doc": doc, "nullable": nullable}
-    if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
+def _opt(default: Any, *, choices: tuple[str, ...] | None = None, min: float | None = None,
+         max: float | None = None, doc: str = "", nullable: bool = False, label: str = "",
+         runtime: bool = False) -> Any:
+    """One row of the settings table, written as a dataclass field so that ``cfg.door.relay_pin`` stays typed.
+
+    ``nullable`` allows the string "none" (e.g. an unconnected pin); ``runtime`` marks a setting an administrator
+    changes on the admin page (kept in the store; the value here is its first default); ``label`` is what the
+    settings page calls it (required for run-time settings)."""
+    meta = {"choices": choices, "min": min, "max": max, "doc": doc, "nullable": nullable, "label": label,
+            "runtime": runtime}
     return field(default=default, metadata=meta)
 
 
@@ -98,19 +111,29 @@ class DecisionConfig:
     #   threshold 0.80, 3 of 5 frames in 2 s, margin 0.10 -> 83.8% of enrolled attempts granted, 0 strangers, 0
     #   wrong-person grants. 0.79 is the lowest threshold with 0 strangers (86.2%); 0.77 let 2 look-alikes in, the
     #   manifest's per-comparison 0.69 let 13 in. 0.80 keeps one step of headroom above the last stranger.
-    threshold: float | None = _opt(0.80, min=-1.0, max=1.0, nullable=True,
-                                   doc="Cosine threshold; none = the model manifest's door threshold.")
-    unlock_seconds: float = _opt(3.0, min=0.5, max=60.0)
-    frames_required: int = _opt(3, min=1, max=30, doc="k: matching frames needed ...")
-    frames_considered: int = _opt(5, min=1, max=60, doc="... among the last n frames ...")
-    window_seconds: float = _opt(2.0, min=0.1, max=30.0, doc="... within this time window.")
-    margin: float = _opt(0.10, min=0.0, max=1.0, doc="Lead over the second-best user.")
+    threshold: float | None = _opt(0.80, min=-1.0, max=1.0, nullable=True, runtime=True,
+                                   label="Match threshold (cosine similarity)",
+                                   doc="Higher is stricter. Leave empty for the configured default (the model's "
+                                       "value if that is empty too).")
+    unlock_seconds: float = _opt(3.0, min=0.5, max=60.0, runtime=True, label="Unlock time (seconds)",
+                                 doc="How long the relay stays open after a grant.")
+    frames_required: int = _opt(3, min=1, max=30, runtime=True, label="Matching frames required (k)",
+                                doc="k matching frames ...")
+    frames_considered: int = _opt(5, min=1, max=60, runtime=True, label="Frames considered (n)",
+                                  doc="... among the last n frames ...")
+    window_seconds: float = _opt(2.0, min=0.1, max=30.0, runtime=True, label="Time window (seconds)",
+                                 doc="... within this time.")
+    margin: float = _opt(0.10, min=0.0, max=1.0, runtime=True, label="Margin over the second-best person",
+                         doc="Lead needed over the next most similar person.")
     aggregation: str = _opt("mean", choices=("mean", "best"),
                             doc="Per-user score: mean = against the user's mean template; best = best template.")
     min_face_px: int = _opt(80, min=20, max=2000, doc="Smallest face side (pixels) considered.")
-    cooldown_seconds: float = _opt(5.0, min=0.0, max=600.0)
-    lockout_after: int = _opt(5, min=1, max=1000, doc="Denials from one face before a lockout.")
-    lockout_seconds: float = _opt(60.0, min=0.0, max=86400.0)
+    cooldown_seconds: float = _opt(5.0, min=0.0, max=600.0, runtime=True, label="Cooldown (seconds)",
+                                   doc="Pause after a grant before the next decision.")
+    lockout_after: int = _opt(5, min=1, max=1000, runtime=True, label="Lockout after denials",
+                              doc="Denials of one face before it is locked out.")
+    lockout_seconds: float = _opt(60.0, min=0.0, max=86400.0, runtime=True, label="Lockout time (seconds)",
+                                  doc="How long a lockout lasts.")
     keep_unknown_photos: bool = _opt(False, doc="Keep encrypted crops of unknown faces.")
 
 
@@ -173,62 +196,151 @@ class Config:
         return from_dict(raw)
 
 
-def _check_value(key: str, value: Any, f: dataclasses.Field) -> Any:
-    meta = f.metadata
-    if meta.get("nullable") and (value is None or (isinstance(value, str) and value.lower() == "none")):
-        return None
-    default = f.default
-    kind = type(default) if default is not None else float
-    if f.type in ("int | None",):
-        kind = int
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key}: must be true or false (got {value!r})")
-    elif kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            extra = ' or "none"' if meta.get("nullable") else ""
-            raise ConfigError(f"{key}: must be a whole number{extra} (got {value!r})")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            extra = ' or "none"' if meta.get("nullable") else ""
-            raise ConfigError(f"{key}: must be a number{extra} (got {value!r})")
-        value = float(value)
-    elif kind is str:
-        if isinstance(value, int) and not isinstance(value, bool) and f.name == "device":
-            value = str(value)
-        if not isinstance(value, str):
-            raise ConfigError(f"{key}: must be a string (got {value!r})")
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(f"{key}: must be one of {', '.join(choices)} (got {value!r})")
-    lo, hi = meta.get("min"), meta.get("max")
-    if lo is not None and value < lo or hi is not None and value > hi:
-        raise ConfigError(f"{key}: must be between {lo} and {hi} (got {value!r})")
-    return value
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table: everything the TOML check, the store, the settings page and the example
+    configuration need to know about a key. Built from the section dataclasses above (:data:`SETTINGS`)."""
+
+    section: str
+    name: str
+    type: type
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[str, ...] | None = None
+    nullable: bool = False
+    label: str = ""
+    help: str = ""
+    runtime: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}.{self.name}"
+
+    def check(self, value: Any, *, key: str | None = None) -> Any:
+        """The value converted to this setting's type, or SettingError naming ``key`` (default: section.name)."""
+        key = key or self.key
+        if self.nullable and (value is None or (isinstance(value, str) and value.lower() == "none")):
+            return None
+        extra = ' or "none"' if self.nullable else ""
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise SettingError(key, f"must be true or false (got {value!r})")
+        elif self.type is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SettingError(key, f"must be a whole number{extra} (got {value!r})")
+        elif self.type is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SettingError(key, f"must be a number{extra} (got {value!r})")
+            value = float(value)
+        elif self.type is str:
+            if isinstance(value, int) and not isinstance(value, bool) and self.name == "device":
+                value = str(value)
+            if not isinstance(value, str):
+                raise SettingError(key, f"must be a string (got {value!r})")
+        if self.choices and value not in self.choices:
+            raise SettingError(key, f"must be one of {', '.join(self.choices)} (got {value!r})")
+        if self.min is not None and value < self.min or self.max is not None and value > self.max:
+            raise SettingError(key, f"must be between {self.min} and {self.max} (got {value!r})")
+        return value
+
+    def parse(self, text: str, *, key: str | None = None) -> Any:
+        """A value typed into a form: "" is "none" for a nullable setting; SettingError says what to type."""
+        text = text.strip()
+        if self.nullable and text in ("", "none"):
+            return None
+        if self.type in (int, float):
+            try:
+                number = self.type(text)
+            except ValueError:
+                raise SettingError(key or self.name, "Enter a whole number." if self.type is int
+                                   else "Enter a number, such as 0.75.") from None
+            return self.check(number, key=key)
+        if self.type is bool:
+            return self.check(text.lower() in ("1", "true", "yes", "on"), key=key)
+        return self.check(text, key=key)
 
 
 def _section_types() -> dict[str, type]:
     return {f.name: f.default_factory for f in dataclasses.fields(Config)}  # type: ignore[misc]
 
 
+def _type_of(f: dataclasses.Field) -> type:
+    annotation = str(f.type).replace(" | None", "")
+    return {"int": int, "float": float, "bool": bool, "str": str}[annotation]
+
+
+def _build_table() -> tuple[Setting, ...]:
+    rows = []
+    for section, cls in _section_types().items():
+        for f in dataclasses.fields(cls):
+            m = f.metadata
+            rows.append(Setting(section=section, name=f.name, type=_type_of(f), default=f.default, min=m["min"],
+                                max=m["max"], choices=m["choices"], nullable=m["nullable"], label=m["label"],
+                                help=m["doc"], runtime=m["runtime"]))
+    return tuple(rows)
+
+
+SETTINGS: tuple[Setting, ...] = _build_table()
+"""Every setting, in file order: the one table the rest of the code derives from."""
+
+RUNTIME_SETTINGS: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.runtime)
+"""Settings an administrator changes at run time; the store keeps them by bare name (``threshold``)."""
+
+_BY_KEY = {s.key: s for s in SETTINGS}
+_RUNTIME_BY_NAME = {s.name: s for s in RUNTIME_SETTINGS}
+assert len(_RUNTIME_BY_NAME) == len(RUNTIME_SETTINGS), "run-time setting names must be unique across sections"
+assert all(s.label for s in RUNTIME_SETTINGS), "every run-time setting needs a label for the settings page"
+
+
+def setting(key: str) -> Setting:
+    """The row for ``section.name`` (or the bare name of a run-time setting)."""
+    row = _BY_KEY.get(key) or _RUNTIME_BY_NAME.get(key)
+    if row is None:
+        raise SettingError(key, "unknown setting")
+    return row
+
+
+def runtime_defaults(cfg: "Config") -> dict[str, Any]:
+    """The run-time settings' first defaults, by bare name, from a configuration."""
+    return {s.name: getattr(getattr(cfg, s.section), s.name) for s in RUNTIME_SETTINGS}
+
+
+def check_runtime(values: Mapping[str, Any], *, max_unlock_seconds: float | None = None,
+                  prefix: bool = False) -> None:
+    """The rules between run-time settings, written once: the TOML check, the store's update and
+    :class:`edge.decision.Policy` all call this (SettingError naming the field). ``prefix`` names fields
+    ``decision.x`` (the file) or ``x`` (the store, the settings page); without ``max_unlock_seconds`` the unlock
+    time is not checked (the decision policy does not use it)."""
+    def key(name: str) -> str:
+        return f"{_RUNTIME_BY_NAME[name].section}.{name}" if prefix else name
+
+    if values["frames_required"] > values["frames_considered"]:
+        raise SettingError(key("frames_required"), f"must not exceed {key('frames_considered')} "
+                           f"({values['frames_required']} > {values['frames_considered']})")
+    if max_unlock_seconds is not None and values["unlock_seconds"] > max_unlock_seconds:
+        raise SettingError(key("unlock_seconds"), f"must not exceed door.max_unlock_seconds "
+                           f"({values['unlock_seconds']} > {max_unlock_seconds})")
+
+
 def from_dict(raw: dict) -> Config:
-    """Validate a parsed TOML document; raise ConfigError naming the first bad key."""
+    """Validate a parsed TOML document; raise SettingError naming the first bad key."""
     if not isinstance(raw, dict):
         raise ConfigError("configuration: must be a table of sections")
     sections = _section_types()
     unknown = sorted(set(raw) - set(sections))
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown section; known sections: {', '.join(sections)}")
+        raise SettingError(unknown[0], f"unknown section; known sections: {', '.join(sections)}")
     built = {}
     for name, cls in sections.items():
         values = raw.get(name, {})
         if not isinstance(values, dict):
-            raise ConfigError(f"{name}: must be a table ([{name}])")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+            raise SettingError(name, f"must be a table ([{name}])")
+        fields = [f.name for f in dataclasses.fields(cls)]
         bad = sorted(set(values) - set(fields))
         if bad:
-            raise ConfigError(f"{name}.{bad[0]}: unknown key; known keys: {', '.join(fields)}")
-        checked = {k: _check_value(f"{name}.{k}", v, fields[k]) for k, v in values.items()}
+            raise SettingError(f"{name}.{bad[0]}", f"unknown key; known keys: {', '.join(fields)}")
+        checked = {k: _BY_KEY[f"{name}.{k}"].check(v) for k, v in values.items()}
         built[name] = cls(**checked)
     cfg = Config(**built)
     _check_cross_field(cfg)
@@ -236,26 +348,19 @@ def from_dict(raw: dict) -> Config:
 
 
 def _check_cross_field(cfg: Config) -> None:
-    d, door, cam = cfg.decision, cfg.door, cfg.camera
-    if d.frames_required > d.frames_considered:
-        raise ConfigError(
-            f"decision.frames_required: must not exceed decision.frames_considered "
-            f"({d.frames_required} > {d.frames_considered})")
-    if d.unlock_seconds > door.max_unlock_seconds:
-        raise ConfigError(
-            f"decision.unlock_seconds: must not exceed door.max_unlock_seconds "
-            f"({d.unlock_seconds} > {door.max_unlock_seconds})")
+    door, cam = cfg.door, cfg.camera
+    check_runtime(runtime_defaults(cfg), max_unlock_seconds=door.max_unlock_seconds, prefix=True)
     if cam.retry_initial_seconds > cam.retry_max_seconds:
-        raise ConfigError("camera.retry_initial_seconds: must not exceed camera.retry_max_seconds")
+        raise SettingError("camera.retry_initial_seconds", "must not exceed camera.retry_max_seconds")
     if cam.source == "folder" and not cam.folder:
-        raise ConfigError('camera.folder: required when camera.source = "folder"')
-    pins = {k: getattr(door, k) for k, _label in PIN_NAMES}
+        raise SettingError("camera.folder", 'required when camera.source = "folder"')
     seen: dict[int, str] = {}
-    for k, pin in pins.items():
+    for k, _label in PIN_NAMES:
+        pin = getattr(door, k)
         if pin is None:
             continue
         if pin in seen:
-            raise ConfigError(f"door.{k}: pin {pin} is already used by door.{seen[pin]}")
+            raise SettingError(f"door.{k}", f"pin {pin} is already used by door.{seen[pin]}")
         seen[pin] = k
 
 
@@ -280,8 +385,8 @@ def load(path: str | os.PathLike | None = None) -> Config:
     _resolve_relative_paths(raw, p.resolve().parent)
     try:
         return from_dict(raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{p}: {exc}") from None
+    except SettingError as exc:
+        raise SettingError(exc.field, exc.problem, prefix=f"{p}: ") from None
 
 
 PATH_KEYS = (("paths", "state_dir"), ("paths", "models_dir"), ("camera", "folder"),
@@ -298,8 +403,4 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
 
 def describe() -> list[tuple[str, Any, str]]:
     """(key, default, documentation) for every setting: used to write and check the commented example."""
-    rows = []
-    for name, cls in _section_types().items():
-        for f in dataclasses.fields(cls):
-            rows.append((f"{name}.{f.name}", f.default, f.metadata.get("doc", "")))
-    return rows
+    return [(s.key, s.default, s.help) for s in SETTINGS]

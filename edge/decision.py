@@ -18,26 +18,29 @@ The rules, all from :class:`Policy`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-SETTING_KEYS = ("threshold", "frames_required", "frames_considered", "window_seconds", "margin",
-                "cooldown_seconds", "lockout_after", "lockout_seconds")
+from .config import DecisionConfig, check_runtime
+
+_DEFAULTS = DecisionConfig()
 
 
 @dataclass(frozen=True)
 class Policy:
+    """The rules one decision is made by. Defaults are the configuration's (one table: :mod:`edge.config`)."""
+
     threshold: float
-    frames_required: int = 3
-    frames_considered: int = 5
-    window_seconds: float = 2.0
-    margin: float = 0.05
-    min_face_px: int = 80
-    cooldown_seconds: float = 5.0
-    lockout_after: int = 5
-    lockout_seconds: float = 60.0
+    frames_required: int = _DEFAULTS.frames_required
+    frames_considered: int = _DEFAULTS.frames_considered
+    window_seconds: float = _DEFAULTS.window_seconds
+    margin: float = _DEFAULTS.margin
+    min_face_px: int = _DEFAULTS.min_face_px
+    cooldown_seconds: float = _DEFAULTS.cooldown_seconds
+    lockout_after: int = _DEFAULTS.lockout_after
+    lockout_seconds: float = _DEFAULTS.lockout_seconds
     same_face_similarity: float = 0.5  # two refused faces this close are treated as one person
 
     def __post_init__(self):
@@ -47,17 +50,20 @@ class Policy:
             raise ValueError("window_seconds must be positive")
 
     @classmethod
-    def from_settings(cls, decision_cfg, settings: dict | None = None, *, model_threshold: float) -> "Policy":
-        """Configuration defaults, overridden by the store's run-time settings; threshold None = the model's."""
-        values = {key: getattr(decision_cfg, key) for key in SETTING_KEYS}
-        values["min_face_px"] = decision_cfg.min_face_px
+    def from_settings(cls, decision_cfg: DecisionConfig, settings: Mapping[str, Any] | None = None, *,
+                      model_threshold: float) -> "Policy":
+        """Configuration defaults, overridden by the store's run-time settings; threshold None = the model's.
+
+        Values that break a rule between settings raise :class:`~edge.errors.SettingError` (the same rule the
+        configuration file and the store apply; nothing is silently clamped)."""
+        names = [f.name for f in fields(cls) if hasattr(decision_cfg, f.name)]
+        values = {name: getattr(decision_cfg, name) for name in names}
         for key, value in (settings or {}).items():
             if key in values and value is not None:
                 values[key] = value
         if values["threshold"] is None:
             values["threshold"] = model_threshold
-        if values["frames_required"] > values["frames_considered"]:
-            values["frames_required"] = values["frames_considered"]
+        check_runtime(values)
         return cls(**values)
 
 
@@ -105,6 +111,13 @@ def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *,
     return Candidate(user_id=best_user, score=best, runner_up=second, embedding=face.embedding,
                      box=tuple(int(v) for v in face.box), quality_ok=bool(getattr(quality, "ok", True)),
                      crop=getattr(face, "crop", None))
+
+
+def votes_for(policy: Policy, candidate: Candidate) -> bool:
+    """The one-frame rule: a usable face at or above the threshold that leads the runner-up by the margin.
+    The door's vote and the web page's "test recognition" both use it."""
+    return (candidate.user_id is not None and candidate.quality_ok and candidate.score >= policy.threshold
+            and candidate.score - candidate.runner_up >= policy.margin)
 
 
 @dataclass
@@ -178,10 +191,7 @@ class Decider:
 
         if self._attempt_start is None:
             self._attempt_start = now
-        vote_for = None
-        if (candidate.user_id is not None and candidate.quality_ok and candidate.score >= p.threshold
-                and candidate.score - candidate.runner_up >= p.margin):
-            vote_for = candidate.user_id
+        vote_for = candidate.user_id if votes_for(p, candidate) else None
         self._votes.append(_Vote(now, vote_for, candidate.user_id, candidate.score, candidate.embedding))
         self._votes = [v for v in self._votes[-p.frames_considered:] if now - v.time <= p.window_seconds]
 

@@ -69,7 +69,20 @@ def is_simulated(pin_factory) -> bool:
     return pin_factory is not None and type(pin_factory).__name__ == "MockFactory"
 
 
-class Output:
+class Closing:
+    """Devices are context managers, like gpiozero's: ``with Door(cfg) as door: ...`` closes (relay released)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Output(Closing):
     """A logged on/off output (LED, buzzer, alarm): a gpiozero DigitalOutputDevice that starts off."""
 
     def __init__(self, pin: int, *, name: str, active_high: bool = True, pin_factory=None):
@@ -78,7 +91,6 @@ class Output:
         self._device = DigitalOutputDevice(pin, active_high=active_high, initial_value=False,
                                            pin_factory=pin_factory)
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
         self._closed = False
 
     @property
@@ -86,51 +98,41 @@ class Output:
         return not self._closed and bool(self._device.value)
 
     def on(self) -> None:
-        with self._lock:
-            self._cancel_timer()
-            self._set(True)
+        self._set(True)
 
     def off(self) -> None:
-        with self._lock:
-            self._cancel_timer()
-            self._set(False)
+        self._set(False)
 
     def flash(self, seconds: float) -> None:
-        """On now, off after ``seconds`` (a timer thread: the caller does not wait)."""
+        """On now, off after ``seconds``: gpiozero's own ``blink(n=1)`` in the background (the caller does not
+        wait); a later flash, on() or off() replaces it."""
         with self._lock:
-            self._cancel_timer()
-            self._set(True)
-            self._timer = threading.Timer(seconds, self._expire)
-            self._timer.name = f"{self.name}-timer"
-            self._timer.daemon = True
-            self._timer.start()
-
-    def _expire(self) -> None:
-        with self._lock:
-            self._timer = None
-            self._set(False)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+            if self._closed:
+                return
+            self._device.blink(on_time=seconds, off_time=0, n=1, background=True)
+            log.info("pin %s GPIO%d on for %.1f s", self.name, self.pin_number, seconds)
 
     def _set(self, active: bool) -> None:
-        if self._closed or bool(self._device.value) == active:
-            return
-        self._device.value = active
-        log.info("pin %s GPIO%d %s", self.name, self.pin_number, "on" if active else "off")
+        with self._lock:
+            if self._closed:
+                return
+            was = bool(self._device.value)
+            if active:
+                self._device.on()             # on()/off() also stop a running blink
+            else:
+                self._device.off()
+            if was != active:
+                log.info("pin %s GPIO%d %s", self.name, self.pin_number, "on" if active else "off")
 
     def close(self) -> None:
         with self._lock:
-            self._cancel_timer()
             if not self._closed:
-                self._set(False)
+                self._device.off()
                 self._closed = True
                 self._device.close()
 
 
-class Relay:
+class Relay(Closing):
     """The door strike's relay: released at start, pulses capped at ``max_on_seconds`` by its own watchdog.
 
     The watchdog thread ("relay-watchdog") owns the release deadline; it does not depend on whoever asked for
@@ -224,7 +226,7 @@ class Relay:
         self._device.close()
 
 
-class ExitButton:
+class ExitButton(Closing):
     """The push button inside: pressing it calls ``when_pressed`` (the service opens the door)."""
 
     def __init__(self, pin: int, *, when_pressed: Callable[[], None], pull_up: bool = True,
@@ -250,7 +252,7 @@ class ExitButton:
         self._button.close()
 
 
-class DoorContact:
+class DoorContact(Closing):
     """A reed switch that is closed while the door is shut; raises the alarm when the door stays open too long.
 
     Wired between the pin and ground with the internal pull-up: pin low = contact closed = door shut.
@@ -264,9 +266,13 @@ class DoorContact:
         self._alarm = alarm
         self._on_event = on_event
         self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
+        self._wake = threading.Condition(self._lock)
+        self._open_since: float | None = None
         self.held_open = False
         self._closed = False
+        # One watcher for the device's life (not a timer per opening) times how long the door stays open.
+        self._watcher = threading.Thread(target=self._watch, name="door-held-open", daemon=True)
+        self._watcher.start()
         self._contact = Button(pin, pull_up=True, bounce_time=None, pin_factory=pin_factory)
         if is_simulated(pin_factory):
             self._contact.pin.drive_low()  # a simulated door starts shut, as a real one normally does
@@ -284,11 +290,9 @@ class DoorContact:
             if self._closed:
                 return
             log.info("pin door_contact GPIO%d open", self.pin_number)
-            if self._timer is None:
-                self._timer = threading.Timer(self.held_open_seconds, self._held_too_long)
-                self._timer.name = "door-held-open"
-                self._timer.daemon = True
-                self._timer.start()
+            if self._open_since is None:
+                self._open_since = time.monotonic()
+                self._wake.notify_all()
         self._emit("door_opened")
 
     def _shut(self) -> None:
@@ -296,24 +300,32 @@ class DoorContact:
             if self._closed:
                 return
             log.info("pin door_contact GPIO%d closed", self.pin_number)
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._open_since = None
+            self._wake.notify_all()
             self.held_open = False
             if self._alarm is not None:
                 self._alarm.off()
         self._emit("door_closed")
 
-    def _held_too_long(self) -> None:
+    def _watch(self) -> None:
         with self._lock:
-            self._timer = None
-            if self._closed or not self.is_open:
-                return
-            self.held_open = True
-            log.warning("door held open for more than %g s: alarm", self.held_open_seconds)
-            if self._alarm is not None:
-                self._alarm.on()
-        self._emit("door_held_open")
+            while not self._closed:
+                if self._open_since is None or self.held_open:
+                    self._wake.wait()
+                    continue
+                left = self._open_since + self.held_open_seconds - time.monotonic()
+                if left > 0:
+                    self._wake.wait(left)
+                    continue
+                self.held_open = True
+                log.warning("door held open for more than %g s: alarm", self.held_open_seconds)
+                if self._alarm is not None:
+                    self._alarm.on()
+                self._lock.release()          # the event handler may log to disk: not under the lock
+                try:
+                    self._emit("door_held_open")
+                finally:
+                    self._lock.acquire()
 
     def _emit(self, kind: str) -> None:
         if self._on_event is not None:
@@ -325,15 +337,13 @@ class DoorContact:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._wake.notify_all()
         self._contact.when_released = None
         self._contact.when_pressed = None
         self._contact.close()
 
 
-class Door:
+class Door(Closing):
     """All the door's devices from ``cfg.door``; the service talks to this, not to single pins.
 
     ``on_event(kind, **details)`` receives ``exit_button``, ``door_opened``, ``door_closed``,
@@ -418,12 +428,12 @@ class Door:
             out = getattr(self, name, None)
             if out is not None:
                 states[out.name] = {"pin": out.pin_number, "state": "on" if out.is_active else "off"}
-        if getattr(self, "exit_button", None) is not None:
-            states["exit_button"] = {"pin": self.exit_button.pin_number,
-                                     "state": "pressed" if self.exit_button.is_pressed else "released"}
-        if getattr(self, "contact", None) is not None:
-            states["door_contact"] = {"pin": self.contact.pin_number,
-                                      "state": "open" if self.contact.is_open else "closed"}
+        button = getattr(self, "exit_button", None)
+        if button is not None:
+            states["exit_button"] = {"pin": button.pin_number, "state": "pressed" if button.is_pressed else "released"}
+        contact = getattr(self, "contact", None)
+        if contact is not None:
+            states["door_contact"] = {"pin": contact.pin_number, "state": "open" if contact.is_open else "closed"}
         return states
 
     def status(self) -> dict:

@@ -32,5 +32,15 @@ class CameraError(EdgeError):
     """A frame source failed or disappeared."""
 
 
+class SettingError(ConfigError):
+    """One setting has a value that is not allowed. ``field`` names it (``door.relay_pin`` in a file, the bare
+    ``threshold`` on the settings page), so a form can mark the right input without reading the message."""
+
+    def __init__(self, field: str, problem: str, *, prefix: str = ""):
+        super().__init__(f"{prefix}{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
 class DiskFullError(StoreError):
     """A write failed because the file system is full (ENOSPC) or the quota is used up; nothing was changed."""

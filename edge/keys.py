@@ -206,7 +206,7 @@ class KeyRing:
         if (source is None) == (keys is None):
             raise ValueError("give either a source or explicit keys")
         self.source = source
-        self._stamp = None
+        self._stamp: tuple | None = None
         self._fernet: MultiFernet | None = None
         self._count = 0
         if keys is not None:
@@ -244,16 +244,21 @@ class KeyRing:
         where = repr(self.source) if self.source is not None else "explicit"
         return f"KeyRing(source={where}, keys={self._count})"
 
+    def _ring(self) -> MultiFernet:
+        if self._fernet is None:
+            raise StoreError("no key is loaded")
+        return self._fernet
+
     def encrypt(self, data: bytes) -> bytes:
-        return self._fernet.encrypt(data)
+        return self._ring().encrypt(data)
 
     def decrypt(self, token: bytes) -> bytes:
         """Raises ``cryptography.fernet.InvalidToken`` (wrong key or damaged data)."""
-        return self._fernet.decrypt(token)
+        return self._ring().decrypt(token)
 
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt ``token`` under the newest key."""
-        return self._fernet.rotate(token)
+        return self._ring().rotate(token)
 
 
 def _read_passphrase_file(path: Path) -> str:

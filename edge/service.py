@@ -3,11 +3,14 @@
 Threads:
 
 * ``capture`` (:class:`edge.camera.CameraFeed`) keeps the latest frame and retries a failing camera;
-* ``recognition`` (this module) turns frames into faces, votes (:mod:`edge.decision`) and acts on the door and
-  the access log;
-* ``web`` (:mod:`edge.web`) serves the admin page, which sees the daemon through the controller methods
-  :meth:`DoorService.status`, :meth:`snapshot_jpeg`, :meth:`capture_frames`, :meth:`remote_unlock`,
-  :meth:`reload`;
+* ``recognition`` runs :class:`edge.doorloop.DoorLoop`: frames into faces, votes (:mod:`edge.decision`), grant
+  checks, and actions on the door and the access log;
+* ``events`` (:class:`edge.events.EventHub`, started by the first listener) hands typed events to listeners
+  (``service.events.add_listener(fn)``) without ever blocking the door;
+* ``reload`` re-reads the configuration after SIGHUP (one worker: signals that arrive during a reload coalesce);
+* ``web`` (:mod:`edge.web`) serves the admin page, which sees the daemon through the
+  :class:`edge.controller.Controller` protocol (:meth:`DoorService.status` returns a typed
+  :class:`edge.status.Status`);
 * ``relay-watchdog`` (:class:`edge.door.Relay`) releases the relay at the end of a pulse and at
   ``door.max_unlock_seconds`` whatever the other threads do;
 * the main thread handles signals, follows the database (``store.refresh()`` every second) and talks to systemd.
@@ -34,70 +37,71 @@ import signal
 import threading
 import time
 from collections import deque
+from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from . import config as _config
 from .camera import CameraFeed, source_from_config
-from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .config import check_runtime
+from .decision import Decider, Decision, Policy
 from .door import Door, make_pin_factory
-from .errors import EdgeError
-from .recognition.match import Ranker
+from .doorloop import DoorLoop, FrameResult
+from .errors import EdgeError, SettingError
+from .events import EventHub
 from .sdnotify import Notifier
+from .status import CameraStatus, PinStatus, Status
+from .unknown_faces import UnknownFaceArchive
 
 log = logging.getLogger(__name__)
 
 MAX_CRASHES = 3
 CRASH_WINDOW = 60.0
-UNKNOWN_PHOTOS_KEPT = 200
 LOOP_WAIT = 0.5  # longest the recognition loop waits for a frame before it counts as alive anyway
-_AUTO = object()
+_AUTO: Any = object()
 
 
 class DoorService:
-    """The running daemon and the controller the web page uses."""
+    """The running daemon: builds the parts, runs the threads, talks to systemd; the web page's controller."""
 
-    def __init__(self, cfg: _config.Config, *, engine, store=None, log_=None, source=_AUTO, pin_factory=_AUTO,
-                 notifier: Notifier | None = None, config_path: str | None = None, web: bool | None = None):
+    def __init__(self, cfg: _config.Config, *, engine: Any, store: Any, log_: Any = None, source: Any = _AUTO,
+                 pin_factory: Any = _AUTO, notifier: Notifier | None = None, config_path: str | None = None,
+                 web: bool | None = None, clock: Callable[[], float] = time.monotonic,
+                 wall_clock: Callable[[], float] = time.time):
         self.cfg = cfg
         self.config_path = config_path
         self.engine = engine
         self.store = store
         self.access_log = log_
         self.notifier = notifier or Notifier()
-        self.clock = time.monotonic
+        self.clock = clock
+        self.wall_clock = wall_clock
         self.web_enabled = cfg.web.enabled if web is None else web
         self.exit_code = 0
+        self.events = EventHub(clock=wall_clock)
         self._stop = threading.Event()
-        self._reload = threading.Event()
-        self._lock = threading.RLock()
+        self._hup = threading.Event()
         self._heartbeat = self.clock()
         self._crashes: deque[float] = deque()
-        self._processed: deque[float] = deque()
-        self.processed_frames = 0
-        self._last_decision: dict | None = None
-        self._last_candidate: Candidate | None = None
         self._threads: list[threading.Thread] = []
-        self._web_server = None
-        self._gallery_revision: int | None = None   # the store revision the gallery and policy were built from
-        self._ranker: Ranker | None = None
+        self._web_server: Any = None
         self._status_line = ""
-        self.started_at = time.time()
+        self.started_at = wall_clock()
+        self.relay_history: deque[tuple[float, bool, str]] = deque(maxlen=100)  # (clock, on, reason)
 
         factory = make_pin_factory(cfg.door.pin_factory) if pin_factory is _AUTO else pin_factory
-        self.policy = self._make_policy()
-        self.relay_history: deque[tuple[float, bool, str]] = deque(maxlen=100)  # (monotonic, on, reason)
         self.door = Door(cfg.door, unlock_seconds=self._unlock_seconds, pin_factory=factory,
-                         on_event=self._log_event, on_relay_change=self._relay_changed)
+                         on_event=self._door_event, on_relay_change=self._relay_changed)
         try:
             if source is _AUTO:
                 source = source_from_config(cfg.camera)
             self.feed = CameraFeed(source, retry_initial=cfg.camera.retry_initial_seconds,
                                    retry_max=cfg.camera.retry_max_seconds, on_failure=self._camera_failed,
                                    on_recovered=self._camera_recovered)
-            self.decider = Decider(self.policy)
-            self._load_gallery()
+            archive = UnknownFaceArchive(cfg.state_dir / "unknown", store.keyring, clock=wall_clock)
+            self.loop = DoorLoop(cfg, engine=engine, store=store, access_log=log_, door=self.door,
+                                 events=self.events, clock=clock, wall_clock=wall_clock, archive=archive)
         except BaseException:
             self.door.close()
             raise
@@ -119,96 +123,86 @@ class DoorService:
             engine.close()
             raise
 
-    # ------------------------------------------------------------------ settings and gallery
-    def _settings(self) -> dict:
-        return self.store.settings if self.store is not None else {}   # a fresh dict each time
+    # ------------------------------------------------------------------ the door loop, seen from outside
+    @property
+    def policy(self) -> Policy:
+        return self.loop.policy
 
-    def _make_policy(self) -> Policy:
-        return Policy.from_settings(self.cfg.decision, self._settings(), model_threshold=self.engine.threshold)
+    @property
+    def decider(self) -> Decider:
+        return self.loop.decider
+
+    @property
+    def processed_frames(self) -> int:
+        return self.loop.processed_frames
+
+    def process_frame(self, frame: np.ndarray, now: float | None = None) -> Decision:
+        """One frame through the door loop; the vote's decision (``process_frame_result`` for all of it)."""
+        return self.loop.process(frame, now).decision
+
+    def process_frame_result(self, frame: np.ndarray, now: float | None = None) -> FrameResult:
+        return self.loop.process(frame, now)
 
     def _unlock_seconds(self) -> float:
-        return float(self._settings().get("unlock_seconds", self.cfg.decision.unlock_seconds))
+        return float(self.store.settings["unlock_seconds"])
 
-    def _load_gallery(self) -> None:
-        if self.store is None:
-            self._ranker = None
-            return
-        self._gallery_revision = self.store.revision
-        gallery = self.store.gallery(self.engine.model_id)
-        self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation)
-        log.info("gallery: %d templates of %d active users (revision %d)", len(gallery.user_ids),
-                 len(set(gallery.user_ids)), self.store.revision)
-
-    def _user_count(self) -> int:
-        return len(self._ranker) if self._ranker is not None else 0
-
-    def _apply_reload(self) -> None:
-        """Runs in the recognition thread between frames, so a frame never sees half a change."""
-        self._reload.clear()
-        self._load_gallery()
-        policy = self._make_policy()
-        if policy != self.decider.policy:
-            log.info("decision policy now %s", policy)
-        self.decider.update_policy(policy)
-        self.policy = policy
-
+    # ------------------------------------------------------------------ reloading
     def reload(self) -> None:
         """Gallery and settings changed (web page, CLI, SIGHUP): applied before the next frame."""
-        self._reload.set()
+        self.loop.request_reload()
 
     def reload_config(self) -> None:
         """SIGHUP: re-read the configuration file; decision defaults and log level apply at once, camera,
         door and web changes need a restart (said in the log)."""
         if self.config_path:
             try:
-                new = _config.load(self.config_path)
+                new: _config.Config | None = _config.load(self.config_path)
             except EdgeError as exc:
                 log.error("SIGHUP: configuration not reloaded: %s", exc)
                 new = None
+            if new is not None:
+                try:
+                    check_runtime(self.store.settings_with_defaults(new),
+                                  max_unlock_seconds=self.cfg.door.max_unlock_seconds)
+                except SettingError as exc:
+                    log.error("SIGHUP: configuration not reloaded: with the settings saved on the admin page, "
+                              "%s", exc)
+                    new = None
             if new is not None:
                 for section in ("paths", "recognition", "camera", "door", "store", "web"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
                 self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)
-                if self.store is not None:
-                    self.store.set_defaults(new.decision)
+                self.store.set_defaults(self.cfg)
                 logging.getLogger().setLevel(new.logging.level)
                 log.info("SIGHUP: configuration %s reloaded", self.config_path)
-        if self.store is not None:
-            self.store.refresh()
-        self.reload()
+        self.store.refresh()
+        self.loop.request_reload(self.cfg)
 
-    # ------------------------------------------------------------------ the recognition loop
-    def _rank(self, embedding: np.ndarray) -> list:
-        ranker = self._ranker
-        return ranker(embedding, top=2) if ranker is not None else []
+    def _reload_worker(self) -> None:
+        """One reload at a time: SIGHUPs that arrive while a reload runs are folded into the next one."""
+        while not self._stop.is_set():
+            if not self._hup.wait(timeout=1.0):
+                continue
+            self._hup.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.reload_config()
+            except Exception:
+                log.exception("SIGHUP: reload failed; the previous configuration stays in force")
 
-    def process_frame(self, frame: np.ndarray, now: float | None = None) -> Decision:
-        """One frame through detection, embedding, matching, voting and the door."""
-        now = self.clock() if now is None else now
-        faces = self.engine.faces(frame, limit=1, detect_max_side=self.cfg.recognition.frame_detect_side)
-        candidate = candidate_from_faces(faces, self._rank, min_face_px=self.policy.min_face_px)
-        decision = self.decider.observe(candidate, now)
-        self._last_candidate = candidate
-        self._act(decision)
-        self._processed.append(now)
-        self.processed_frames += 1
-        while self._processed and now - self._processed[0] > 2.0:
-            self._processed.popleft()
-        return decision
-
+    # ------------------------------------------------------------------ the recognition thread
     def _recognition_loop(self) -> None:
         self.engine.prefer_current_thread()      # the door before the admin page's photographs
         seq = 0
         while not self._stop.is_set():
             self._heartbeat = self.clock()
-            if self._reload.is_set():
-                self._apply_reload()
             seq, _taken, frame = self.feed.latest(after=seq, timeout=LOOP_WAIT)
             if frame is None:
-                self.decider.observe(None, self.clock())
+                self.loop.idle()
                 continue
-            self.process_frame(frame)
+            self.loop.process(frame)
 
     def _recognition_thread(self) -> None:
         """Runs the loop; a crash releases the relay, is logged, and the loop restarts (or the daemon exits)."""
@@ -231,149 +225,43 @@ class DoorService:
                     self.exit_code = 1
                     self._stop.set()
                     return
-                self.decider.reset()
+                self.loop.decider.reset()
                 self._stop.wait(1.0)
 
-    # ------------------------------------------------------------------ acting on a decision
-    def _user(self, user_id: str | None):
-        if user_id is None or self.store is None:
-            return None
-        return self.store.get_user(user_id)
-
-    def _user_name(self, user_id: str | None) -> str | None:
-        user = self._user(user_id)
-        if user is not None:
-            return user.username
-        return user_id
-
-    def _act(self, decision: Decision) -> None:
-        kind = decision.kind
-        if kind in ("idle", "collecting", "cooldown", "locked_out"):
-            return
-        name = self._user_name(decision.user_id)
-        if kind == "grant":
-            if self.store is not None:
-                self.store.refresh()  # a user disabled a moment ago (CLI, web) must not get in
-            user = self._user(decision.user_id)
-            if self.store is not None and (user is None or user.status != "active"):
-                status = "removed" if user is None else user.status
-                self.door.signal_deny()
-                self._remember("deny", name, decision.score)
-                log.warning("DENY %s: user is %s", name, status)
-                self._log_event("deny", user=name, similarity=decision.score, decision="deny",
-                                reason=f"user is {status}")
-                self.reload()
-                return
-            seconds = self.door.unlock(reason=f"grant {name}")
-            self._remember("grant", name, decision.score)
-            log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", name, decision.score,
-                     decision.votes, decision.frames, seconds)
-            self._log_event("grant", user=name, similarity=decision.score, decision="grant",
-                            votes=decision.votes, frames=decision.frames)
-            return
-        if kind in ("deny", "unknown"):
-            self.door.signal_deny()
-            self._remember(kind, name, decision.score)
-            log.info("%s %s (best similarity %.3f): %s", kind.upper(), name or "-", decision.score or -1,
-                     decision.reason)
-            photo = self._keep_photo() if kind == "unknown" else None
-            self._log_event(kind, user=name if kind == "deny" else None, similarity=decision.score,
-                            decision="deny", reason=decision.reason, **({"photo": photo} if photo else {}))
-            return
-        if kind == "lockout":
-            self.door.signal_deny()
-            self._remember(kind, name, decision.score)
-            log.warning("LOCKOUT: %s", decision.reason)
-            self._log_event("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
-                            seconds=self.policy.lockout_seconds)
-
-    def _keep_photo(self) -> str | None:
-        """With decision.keep_unknown_photos, the unknown face's crop, encrypted with the database key; the
-        newest ``UNKNOWN_PHOTOS_KEPT`` are kept. Returns the file name for the access log."""
-        candidate = self._last_candidate
-        if not self.cfg.decision.keep_unknown_photos or self.store is None or candidate is None \
-                or candidate.crop is None:
-            return None
-        try:
-            ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if not ok:
-                raise ValueError("the crop could not be encoded as JPEG")
-            folder = self.cfg.state_dir / "unknown"
-            folder.mkdir(mode=0o700, exist_ok=True)
-            name = time.strftime("%Y%m%d-%H%M%S") + f"-{time.time_ns() % 1_000_000:06d}.jpg.fernet"
-            path = folder / name
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.store.keyring.encrypt(bytes(data)))
-            for old in sorted(folder.glob("*.jpg.fernet"))[:-UNKNOWN_PHOTOS_KEPT]:
-                old.unlink(missing_ok=True)
-            return name
-        except Exception as exc:
-            log.error("cannot keep the photograph of an unknown face: %s", exc)
-            return None
-
-    def _remember(self, kind: str, name: str | None, score: float | None) -> None:
-        self._last_decision = {"kind": kind, "user": name, "similarity": None if score is None else round(score, 3),
-                               "time": time.time()}
-
-    def _log_event(self, kind: str, **fields) -> None:
-        """Access log write; a full disk must not take the door down, so failures are logged, not raised."""
-        if self.access_log is None:
-            return
-        fields.setdefault("source", "door")
-        try:
-            self.access_log.append(kind, **fields)
-        except Exception as exc:
-            log.error("cannot write %s to the access log: %s", kind, exc)
+    # ------------------------------------------------------------------ events from the devices
+    def _door_event(self, kind: str, **details: Any) -> None:
+        self.loop.record(kind, **details)
 
     def _relay_changed(self, active: bool, reason: str) -> None:
-        self.relay_history.append((time.monotonic(), active, reason))
+        self.relay_history.append((self.clock(), active, reason))
+        self.events.emit("relay", active=active, reason=reason)
 
     def _camera_failed(self, message: str) -> None:
-        self._log_event("camera_failure", error=message)
+        self.loop.record("camera_failure", error=message)
 
     def _camera_recovered(self) -> None:
-        self._log_event("camera_recovered")
+        self.loop.record("camera_recovered")
 
     # ------------------------------------------------------------------ controller (the web page's view)
-    def fps(self) -> float:
-        seen = list(self._processed)
-        if len(seen) < 2:
-            return 0.0
-        return (len(seen) - 1) / max(seen[-1] - seen[0], 1e-6)
+    @property
+    def config(self) -> _config.Config:
+        """The configuration in force (SIGHUP replaces it); the web page reads it from here."""
+        return self.cfg
 
-    def status_details(self) -> dict:
-        """Everything the daemon knows about itself, as data (benchmarks, tests, `status()`)."""
+    def status(self) -> Status:
+        """Everything the daemon knows about itself, as typed data; the web layer words it."""
+        cam = self.feed.state()
         door = self.door.status()
-        return {"camera": self.feed.state(), "door": door, "pins": door["pins"],
-                "fps": round(self.fps(), 1), "last_decision": self._last_decision, "users": self._user_count(),
-                "decision": self.decider.status(self.clock()), "policy": dict(vars(self.policy)),
-                "simulated_pins": self.door.simulated, "uptime_seconds": round(time.time() - self.started_at),
-                "model": self.engine.model_id}
-
-    def status(self) -> dict:
-        """Short readable values for the dashboard (which shows each key and value as they are)."""
-        d = self.status_details()
-        cam = d["camera"]
-        camera = cam["state"] if cam["state"] != "running" else f"running ({cam['source']}, {cam['fps']:.0f} fps)"
-        if cam["state"] == "retrying":
-            camera = f"failing, retrying in {cam['retry_in']:g} s: {cam['error']}"
-        door = d["door"]
-        door_text = "UNLOCKED" if door["unlocked"] else "locked"
-        if door["door_open"] is not None:
-            door_text += ", door open" if door["door_open"] else ", door shut"
-        if door["held_open"]:
-            door_text += " - HELD OPEN (alarm)"
-        pins = ", ".join(f"{name} GPIO{p['pin']} {p['state']}" for name, p in d["pins"].items())
-        last = d["last_decision"]
-        last_text = "none yet"
-        if last:
-            when = time.strftime("%H:%M:%S", time.localtime(last["time"]))
-            score = f" ({last['similarity']:.3f})" if last["similarity"] is not None else ""
-            last_text = f"{last['kind']} {last['user'] or ''}{score} at {when}".replace("  ", " ")
-        return {"camera": camera, "door": door_text,
-                "pins": pins + (" (simulated)" if d["simulated_pins"] else ""),
-                "fps": d["fps"], "last_decision": last_text, "users": d["users"], "model": d["model"]}
+        decider = self.loop.decider.status(self.clock())
+        return Status(
+            camera=CameraStatus(state=cam["state"], source=cam["source"], fps=cam["fps"], error=cam["error"],
+                                retry_in=cam["retry_in"], frames=cam["frames"]),
+            unlocked=door["unlocked"], door_open=door["door_open"], held_open=door["held_open"],
+            pins=tuple(PinStatus(name, p["pin"], p["state"]) for name, p in door["pins"].items()),
+            simulated_pins=self.door.simulated, fps=round(self.loop.fps(), 1),
+            last_decision=self.loop.last_decision, users=self.loop.user_count, model=self.engine.model_id,
+            uptime_seconds=round(self.wall_clock() - self.started_at),
+            cooldown_seconds=decider["cooldown_seconds"], locked_faces=decider["locked_faces"])
 
     def snapshot_jpeg(self) -> bytes | None:
         """The latest frame as JPEG, with the face being judged outlined; None without a camera."""
@@ -381,7 +269,7 @@ class DoorService:
         if frame is None:
             return None
         frame = frame.copy()
-        candidate = self._last_candidate
+        candidate = self.loop.last_candidate
         if candidate is not None:
             x, y, w, h = candidate.box
             cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 200, 0), 2)
@@ -395,13 +283,13 @@ class DoorService:
         seq, _t, frame = self.feed.latest(after=0, timeout=0)
         if frame is not None and count > 0:
             frames.append(frame.copy())
-        deadline = time.monotonic() + max(0.0, seconds)
+        deadline = self.clock() + max(0.0, seconds)
         spacing = seconds / max(count, 1)
         while len(frames) < count:
-            next_at = min(deadline, time.monotonic() + spacing * 0.5)
-            if next_at > time.monotonic():
-                time.sleep(next_at - time.monotonic())
-            left = deadline - time.monotonic()
+            next_at = min(deadline, self.clock() + spacing * 0.5)
+            if next_at > self.clock():
+                time.sleep(next_at - self.clock())
+            left = deadline - self.clock()
             if left <= 0:
                 break
             seq, _t, frame = self.feed.latest(after=seq, timeout=min(left, 1.0))
@@ -410,23 +298,21 @@ class DoorService:
         return frames
 
     def remote_unlock(self, admin_username: str) -> None:
-        seconds = self.door.unlock(reason=f"remote unlock by {admin_username}")
-        self._remember("remote_unlock", admin_username, None)
-        log.info("REMOTE UNLOCK by %s for %.1f s", admin_username, seconds)
-        self._log_event("remote_unlock", user=admin_username, decision="grant", source="web")
+        self.loop.remote_unlock(admin_username)
 
     # ------------------------------------------------------------------ running
     def start(self) -> "DoorService":
-        """Start the threads (capture, recognition, web); returns at once."""
+        """Start the threads (capture, recognition, reload, web); returns at once."""
         threading.excepthook = self._thread_crashed
         self.feed.start()
-        worker = threading.Thread(target=self._recognition_thread, name="recognition", daemon=True)
-        worker.start()
-        self._threads.append(worker)
+        for target, name in ((self._recognition_thread, "recognition"), (self._reload_worker, "reload")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
         if self.web_enabled:
             self._start_web()
-        self._log_event("service_start", source="service", camera=self.feed.state()["source"],
-                        simulated_pins=self.door.simulated)
+        self.loop.record("service_start", source="service", camera=self.feed.state()["source"],
+                         simulated_pins=self.door.simulated)
         return self
 
     def _start_web(self) -> None:
@@ -447,21 +333,21 @@ class DoorService:
         """READY waits for the first frame, but not forever: a missing camera is reported, not fatal."""
         if self.feed.source is None:
             return
-        deadline = time.monotonic() + max(2 * self.cfg.camera.frame_timeout_seconds, 3.0)
-        while time.monotonic() < deadline and not self._stop.is_set():
+        deadline = self.clock() + max(2 * self.cfg.camera.frame_timeout_seconds, 3.0)
+        while self.clock() < deadline and not self._stop.is_set():
             if self.feed.state()["frames"] > 0 or self.feed.state()["state"] == "retrying":
                 return
-            time.sleep(0.05)
+            self._stop.wait(0.05)
 
     def status_line(self) -> str:
+        """systemd's ``STATUS=`` wording of the daemon's state."""
         cam = self.feed.state()
         camera = {"running": f"camera {cam['source']} {cam['fps']:.0f} fps", "none": "no camera",
                   "retrying": f"camera {cam['source']} failing ({cam['error']}), retrying",
                   "starting": f"camera {cam['source']} starting"}.get(cam["state"], f"camera {cam['state']}")
-        users = self._user_count()
         door = "UNLOCKED" if self.door.relay.is_active else "locked"
         pins = " (simulated pins)" if self.door.simulated else ""
-        return f"{camera}; {users} users; door {door}{pins}"
+        return f"{camera}; {self.loop.user_count} users; door {door}{pins}"
 
     def run(self, *, install_signals: bool = True) -> int:
         """Start, notify systemd, follow the database until a signal; returns the exit status."""
@@ -483,17 +369,15 @@ class DoorService:
         tick = min(1.0, watchdog / 3) if watchdog else 1.0
         alive_for = max(LOOP_WAIT * 4, (watchdog or 0) / 2, 2.0)
         while not self._stop.wait(tick):
-            if self.store is not None:
-                try:
-                    # Compare revisions rather than trust refresh()'s answer: it is True only for the first
-                    # caller after a change, and a grant or a web request may have refreshed the store already.
-                    self.store.refresh()
-                    if self.store.revision != self._gallery_revision and not self._reload.is_set():
-                        log.info("database changed (revision %d): reloading gallery and settings",
-                                 self.store.revision)
-                        self.reload()
-                except Exception:
-                    log.exception("database refresh failed; keeping the gallery in memory")
+            try:
+                # Compare revisions rather than trust refresh()'s answer: it is True only for the first
+                # caller after a change, and a grant or a web request may have refreshed the store already.
+                self.store.refresh()
+                if self.store.revision != self.loop.gallery_revision and not self.loop.reload_pending:
+                    log.info("database changed (revision %d): reloading gallery and settings", self.store.revision)
+                    self.reload()
+            except Exception:
+                log.exception("database refresh failed; keeping the gallery in memory")
             if watchdog and self.clock() - self._heartbeat < alive_for:
                 self.notifier.watchdog()
             line = self.status_line()
@@ -511,14 +395,14 @@ class DoorService:
 
         def hup(_signum, _frame):
             log.info("SIGHUP: reloading configuration, settings and gallery")
-            threading.Thread(target=self.reload_config, name="reload", daemon=True).start()
+            self._hup.set()          # the reload worker does it; a second SIGHUP meanwhile is folded in
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, hup)
 
     def close(self) -> None:
-        """Door first (relay released), then systemd, camera, web, recognition, log."""
+        """Door first (relay released), then systemd, camera, web, threads, log, listeners."""
         self._stop.set()
         self.door.close()
         self.notifier.stopping("stopping")
@@ -532,7 +416,8 @@ class DoorService:
         for thread in self._threads:
             thread.join(timeout=5.0)
         self._threads.clear()
-        self._log_event("service_stop", source="service", exit_code=self.exit_code)
+        self.loop.record("service_stop", source="service", exit_code=self.exit_code)
+        self.events.close()
         self.notifier.close()
         if threading.excepthook == self._thread_crashed:
             threading.excepthook = threading.__excepthook__

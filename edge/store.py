@@ -42,14 +42,14 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import bcrypt
 import numpy as np
 
 from . import config as _config
 from .atomic import FileLock, remove_stale_temporaries, write_durable
-from .errors import ConfigError, StoreError
+from .errors import SettingError, StoreError
 from .keys import InvalidToken, KeyRing, load_keyring
 from .passwords import is_common
 
@@ -65,13 +65,17 @@ ROLES = ("admin", "member")
 STATUSES = ("pending", "active", "disabled")
 SOURCES = ("upload", "camera", "cli")
 EMPTY_GALLERY_DIM = 128  # shape of an empty gallery, so ``matrix @ probe`` still works
-SETTING_NAMES = ("threshold", "unlock_seconds", "frames_required", "frames_considered", "window_seconds",
-                 "margin", "cooldown_seconds", "lockout_after", "lockout_seconds")
+SETTING_NAMES = tuple(s.name for s in _config.RUNTIME_SETTINGS)  # derived from the one settings table
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class StoreInputError(StoreError):
-    """A value given to the store is not acceptable (bad name, duplicate e-mail, short password, ...)."""
+    """A value given to the store is not acceptable (bad name, duplicate e-mail, short password, ...).
+    ``field`` names the input at fault when there is one (a setting's name), for forms to mark it."""
+
+    def __init__(self, message: str, *, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 class Template(NamedTuple):
@@ -159,7 +163,9 @@ def _migrate_1_to_2(doc: dict) -> dict:
     """Version 1 (pre-release) had no run-time settings and kept each template as a record with its own
     model id, offset and dimension; version 2 has settings and compact template rows with a model table."""
     doc = dict(doc, settings=doc.get("settings", {}), schema=2)
-    models, index, users = [], {}, []
+    models: list = []
+    index: dict = {}
+    users: list = []
     for user in doc["users"]:
         rows = []
         for t in sorted(user["templates"], key=lambda t: t["offset"]):
@@ -247,7 +253,10 @@ class _State:
     def to_bytes(self) -> bytes:
         # Compact records: a template is [id, model index, source, quality, created]; its vector is the next
         # ``dim`` floats of the blob (dim from the model table), so no offsets are stored.
-        vectors, users, models, model_index = [], [], [], {}
+        vectors: list[np.ndarray] = []
+        users: list = []
+        models: list = []
+        model_index: dict = {}
         for u in self.users.values():
             records = []
             for t in u.templates:
@@ -379,16 +388,19 @@ class Store:
     """
 
     def __init__(self, path: str | os.PathLike, keyring: KeyRing, *,
-                 defaults: _config.DecisionConfig | None = None, max_unlock_seconds: float | None = None,
+                 defaults: _config.Config | _config.DecisionConfig | None = None,
+                 max_unlock_seconds: float | None = None,
                  lock_timeout: float = 5.0, bcrypt_rounds: int = BCRYPT_ROUNDS, allow_backup: bool = False,
                  create: bool = False):
         self.path = Path(path)
         self.backup_path = backup_path_for(self.path)
         self.lock_path = lock_path_for(self.path)
         self.keyring = keyring
-        self._defaults = defaults or _config.DecisionConfig()
-        self._max_unlock = max_unlock_seconds if max_unlock_seconds is not None else \
-            _config.DoorConfig().max_unlock_seconds
+        self._defaults: dict = {}
+        self._max_unlock = _config.DoorConfig().max_unlock_seconds
+        self.set_defaults(defaults or _config.Config())
+        if max_unlock_seconds is not None:
+            self._max_unlock = max_unlock_seconds
         self._rounds = bcrypt_rounds
         self._lock = FileLock(self.lock_path, timeout=lock_timeout, what="the database")
         self._mutex = threading.RLock()
@@ -413,7 +425,7 @@ class Store:
              lock_timeout: float = 5.0, prompt=None) -> "Store":
         """The database of this configuration; StoreError if it is missing, locked, damaged or the key is wrong."""
         ring = keyring if keyring is not None else load_keyring(cfg, prompt=prompt)
-        return cls(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
+        return cls(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg,
                    max_unlock_seconds=cfg.door.max_unlock_seconds, lock_timeout=lock_timeout,
                    allow_backup=allow_backup)
 
@@ -582,7 +594,7 @@ class Store:
                              "backup") from None
 
     def _commit(self) -> None:
-        pending = self._pending
+        pending = self._tx()
         pending.revision += 1
         token = self.keyring.encrypt(pending.to_bytes())
         write_durable(self.path, token, keep_previous=self.backup_path)
@@ -690,7 +702,7 @@ class Store:
         unknown = sorted(set(fields) - allowed)
         if unknown:
             raise StoreInputError(f"cannot change {unknown[0]!r} here; changeable: {', '.join(sorted(allowed))}")
-        clean = {}
+        clean: dict[str, Any] = {}
         if "username" in fields:
             clean["username"] = check_username(fields["username"])
         if "email" in fields:
@@ -708,7 +720,9 @@ class Store:
             self._check_unique(state, clean.get("username", user.username), clean.get("email", user.email),
                                user.id)
             user = dataclasses.replace(user, **clean, updated=time.time())
+            before = _active_admins(state)
             state.users[user.id] = user
+            _keep_an_admin(before, state, user)
             state.changed()
         return user
 
@@ -725,9 +739,38 @@ class Store:
         with self.transaction():
             state = self._touch()
             user = self._require(state, user_id)
+            before = _active_admins(state)
             del state.users[user_id]
+            _keep_an_admin(before, state, user)
             state.changed()
         return user
+
+    # ------------------------------------------------------------ business rules (web and CLI alike)
+
+    def sign_up(self, *, username: str, email: str | None, password: str | None) -> User:
+        """A new account from the sign-up page: the first account of a door becomes its active administrator,
+        later ones wait as pending members. Decided inside the write transaction (file lock), so two "first"
+        sign-ups at the same moment, from any processes, cannot both become administrator."""
+        password_hash = self._hash(password)          # slow: outside the lock
+        with self.transaction():
+            first = not self._tx().users
+            user = self.add_user(username=username, email=email, password=None,
+                                 role="admin" if first else "member", status="active" if first else "pending")
+            state = self._touch()
+            user = dataclasses.replace(user, password_hash=password_hash)
+            state.users[user.id] = user
+        return user
+
+    def set_role(self, user_id: str, role: str) -> User:
+        """Make a user ``admin`` (which also activates them) or ``member``; the last active administrator
+        cannot be demoted (StoreInputError)."""
+        role = _choice(role, "the role", ROLES)
+        with self.transaction():
+            user = self._require(self._tx(), user_id)
+            fields = {"role": role}
+            if role == "admin" and user.status != "active":
+                fields["status"] = "active"
+            return self.update_user(user_id, **fields)
 
     def check_password(self, username_or_email: str, password: str) -> User | None:
         """The user if the password is right and the account is not disabled, else None.
@@ -827,40 +870,55 @@ class Store:
 
     # ------------------------------------------------------------ run-time settings
 
-    def set_defaults(self, defaults: _config.DecisionConfig) -> None:
-        """New configuration defaults (SIGHUP); values an administrator saved still win."""
-        self._defaults = defaults
+    def set_defaults(self, defaults: _config.Config | _config.DecisionConfig) -> None:
+        """New configuration defaults (start, SIGHUP); values an administrator saved still win. A whole
+        configuration also brings the door's maximum unlock time, which bounds ``unlock_seconds``."""
+        if isinstance(defaults, _config.DecisionConfig):
+            defaults = _config.Config(decision=defaults)
+        else:
+            self._max_unlock = defaults.door.max_unlock_seconds
+        self._defaults = _config.runtime_defaults(defaults)
+
+    def settings_with_defaults(self, defaults: _config.Config) -> dict:
+        """The settings as they would be under other configuration defaults (checked before a SIGHUP applies)."""
+        values = _config.runtime_defaults(defaults)
+        values.update(self._view().settings)
+        return values
 
     @property
     def settings(self) -> dict:
         """The effective settings: values saved by an administrator over the configuration's defaults."""
-        values = {name: getattr(self._defaults, name) for name in SETTING_NAMES}
+        values = dict(self._defaults)
         values.update(self._view().settings)
         return values
 
     def update_settings(self, **values) -> dict:
-        """Validate and save; StoreInputError naming the setting if a value is not allowed."""
+        """Validate and save; StoreInputError with ``field`` naming the setting if a value is not allowed."""
         unknown = sorted(set(values) - set(SETTING_NAMES))
         if unknown:
-            raise StoreInputError(f"{unknown[0]}: unknown setting; known settings: {', '.join(SETTING_NAMES)}")
-        fields = {f.name: f for f in dataclasses.fields(_config.DecisionConfig)}
-        clean = {}
-        for name, value in values.items():
-            try:
-                clean[name] = _config._check_value(name, value, fields[name])
-            except ConfigError as exc:
-                raise StoreInputError(str(exc)) from None
-        with self.transaction():
-            merged = dict(self.settings, **clean)
-            if merged["frames_required"] > merged["frames_considered"]:
-                raise StoreInputError(f"frames_required: must not exceed frames_considered "
-                                      f"({merged['frames_required']} > {merged['frames_considered']})")
-            if merged["unlock_seconds"] > self._max_unlock:
-                raise StoreInputError(f"unlock_seconds: must not exceed door.max_unlock_seconds "
-                                      f"({merged['unlock_seconds']} > {self._max_unlock})")
-            state = self._touch()
-            state.settings.update(clean)
+            raise StoreInputError(f"{unknown[0]}: unknown setting; known settings: {', '.join(SETTING_NAMES)}",
+                                  field=unknown[0])
+        try:
+            clean = {name: _config.setting(name).check(value, key=name) for name, value in values.items()}
+            with self.transaction():
+                _config.check_runtime(dict(self.settings, **clean), max_unlock_seconds=self._max_unlock)
+                state = self._touch()
+                state.settings.update(clean)
+        except SettingError as exc:
+            raise StoreInputError(str(exc), field=exc.field) from None
         return self.settings
+
+
+def _active_admins(state: _State) -> int:
+    return sum(1 for u in state.users.values() if u.role == "admin" and u.status == "active")
+
+
+def _keep_an_admin(before: int, state: _State, user: User) -> None:
+    """The rule "at least one active administrator", checked inside the write transaction: a change that would
+    take the last one away is refused (two admins demoting each other at once: the second fails)."""
+    if before > 0 and _active_admins(state) == 0:
+        raise StoreInputError(f"{user.username} is the last active administrator; make someone else admin "
+                              "first")
 
 
 def state_saved_time(path: Path) -> float | None:

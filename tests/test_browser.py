@@ -41,7 +41,7 @@ def chromium():
 def served(tmp_path, engine, faces_dir):
     cfg, store, log = make_backend(tmp_path, host="127.0.0.1", port=0)
     door_camera = cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama2.jpg"))
-    controller = ControllerDouble(log, door_camera)
+    controller = ControllerDouble(log, door_camera, config=cfg)
     app = create_app(cfg, store=store, log=log, engine=engine, controller=controller)
     server = WebServer(cfg, app).start()
     yield server, store, engine

@@ -50,12 +50,20 @@ def test_user_lifecycle_and_log(cli):
     code, out, _ = cli("user", "list")
     assert code == 0 and out.splitlines()[1].split()[:3] == ["bob", "member", "pending"]
     assert "Åsa Öberg" in out and "carl" not in out
+    code, _, err = cli("user", "disable", "asa@example.org")     # the only active admin: the store refuses
+    assert code == 2 and "last active administrator" in err
+    code, out, _ = cli("user", "role", "bob", "admin")              # admin implies active
+    assert code == 0 and "bob is now admin (active)" in out
     assert cli("user", "disable", "asa@example.org")[0] == 0
     code, out, _ = cli("user", "show", "åsa")
     assert "status        disabled" in out and "password      set" in out
     assert cli("user", "enable", "Åsa")[0] == 0
     assert open_store(cli.state).find_user("Åsa").status == "active"
     assert open_store(cli.state).check_password("Åsa", "a long password") is not None
+    assert cli("user", "role", "åsa", "member")[0] == 0               # bob is still an admin
+    code, _, err = cli("user", "remove", "bob")
+    assert code == 2 and "last active administrator" in err
+    assert cli("user", "role", "åsa", "admin")[0] == 0
     code, out, _ = cli("user", "remove", "bob")
     assert code == 0 and open_store(cli.state).find_user("bob") is None
     code, _, err = cli("user", "show", "nobody")
@@ -64,11 +72,12 @@ def test_user_lifecycle_and_log(cli):
     code, out, _ = cli("log", "--csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [(r["kind"], r["user"]) for r in rows[1:]] == [
-        ("user_changed", "Åsa"), ("user_changed", "bob"), ("user_changed", "Åsa"), ("user_changed", "Åsa"),
-        ("user_changed", "bob")]
+        ("user_changed", "Åsa"), ("user_changed", "bob"), ("user_changed", "bob"), ("user_changed", "Åsa"),
+        ("user_changed", "Åsa"), ("user_changed", "Åsa"), ("user_changed", "Åsa"), ("user_changed", "bob")]
+    assert '"action": "make-admin"' in rows[3]["details"]
     assert '"action": "removed"' in rows[-1]["details"]
     code, out, _ = cli("log", "--user", "bob", "--since", "1h")
-    assert code == 0 and len(out.splitlines()) == 2 and "action=removed" in out
+    assert code == 0 and len(out.splitlines()) == 3 and "action=removed" in out
     code, _, err = cli("log", "--since", "yesterday-ish")
     assert code == 2 and "--since" in err
 
@@ -162,3 +171,20 @@ def test_enroll_with_real_photographs(cli, tmp_path, faces_dir, models_dir):
     assert len(user.templates) == 2 and all(t.source == "cli" for t in user.templates)
     code, out, err = cli("enroll", "colin", str(not_image))
     assert code == 1 and "no photograph was accepted" in err
+
+
+def test_cli_and_web_export_the_same_csv(cli, tmp_path):
+    """One export function: `edge-face log --csv` and the admin page's log.csv give the same bytes."""
+    from edge.accesslog import AccessLog
+    from edge.web.display import events_csv
+
+    cli("db", "init")
+    log = AccessLog(cli.state / "access.log", KeyRing(FileKeySource(cli.state / "db.key")))
+    log.append("grant", user="ann", similarity=0.83125, decision="grant", source="door", votes=3)
+    log.append("deny", user="=1+1", similarity=-0.1, decision="deny", reason="user is disabled")
+    code, out, _ = cli("log", "--csv")
+    assert code == 0
+    assert out.replace("\r\n", "\n") == events_csv(list(log.events())).replace("\r\n", "\n")
+    rows = {r["kind"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["grant"]["similarity"] == "0.83125" and '"votes": 3' in rows["grant"]["details"]
+    assert rows["deny"]["user"] == "'=1+1"

@@ -133,3 +133,52 @@ def test_config_check_reports_the_error_without_traceback(tmp_path, text, key):
 def test_config_check_missing_file(tmp_path):
     done = cli("config", "check", str(tmp_path / "nope.toml"))
     assert done.returncode == 2 and "configuration file not found" in done.stderr
+
+
+def comment_above(lines: list[str]) -> dict[str, str]:
+    """Each key of the example with the comment block it sits under (keys may share one block)."""
+    result, block, section, after_key = {}, [], "", False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            block = [stripped] if after_key else block + [stripped]
+            after_key = False
+        elif stripped.startswith("["):
+            section, block = stripped.strip("[]"), []
+        elif not stripped:
+            block = []
+        else:
+            after_key = True
+            result[f"{section}.{stripped.split('=')[0].strip()}"] = " ".join(block)
+    return result
+
+
+def test_example_comments_follow_the_settings_table():
+    """The table's run-time flag and ranges are what the example's comments say."""
+    comments = comment_above(EXAMPLE.read_text().splitlines())
+    for row in edge_config.SETTINGS:
+        text = comments[row.key]
+        assert ("[run time]" in text) == row.runtime, f"{row.key}: [run time] marker disagrees with the table"
+        for bound in (row.min, row.max):
+            if bound is not None:
+                shown = f"{bound:g}" if bound != int(bound) or abs(bound) < 1e6 else str(int(bound))
+                assert shown in text, \
+                    f"{row.key}: the comment does not give the bound {bound:g}"
+
+
+def test_setting_errors_name_their_field_as_an_attribute(tmp_path):
+    with pytest.raises(edge_config.SettingError) as err:
+        edge_config.load(write(tmp_path, "[decision]\nframes_required = 6\n"))
+    assert err.value.field == "decision.frames_required"
+    with pytest.raises(edge_config.SettingError) as err:
+        edge_config.setting("threshold").parse("lots")
+    assert err.value.field == "threshold" and err.value.problem.startswith("Enter a number")
+    with pytest.raises(edge_config.SettingError, match="must be a number"):
+        edge_config.load(write(tmp_path, "[decision]\nmargin = nan\n"))
+
+
+def test_runtime_rows_are_the_store_settings_and_have_labels():
+    from edge.store import SETTING_NAMES
+
+    assert SETTING_NAMES == tuple(row.name for row in edge_config.RUNTIME_SETTINGS)
+    assert "margin" in SETTING_NAMES and all(row.label for row in edge_config.RUNTIME_SETTINGS)

@@ -171,3 +171,21 @@ def test_ranker_mean_template_versus_best_template():
     assert Ranker([], np.zeros((0, 128), np.float32))(probe) == []
     with pytest.raises(ValueError):
         Ranker(["a"], np.stack([a1]), aggregation="median")
+
+
+def test_policy_defaults_are_the_configuration_defaults():
+    """One table: Policy's defaults used to disagree with the configuration (margin 0.05 against 0.10)."""
+    from dataclasses import fields
+
+    defaults = config.DecisionConfig()
+    shared = [f.name for f in fields(Policy) if hasattr(defaults, f.name) and f.name != "threshold"]
+    assert "margin" in shared and len(shared) == 8
+    assert {n: getattr(Policy(threshold=0.8), n) for n in shared} == {n: getattr(defaults, n) for n in shared}
+
+
+def test_policy_refuses_conflicting_settings_instead_of_clamping():
+    from edge.errors import SettingError
+
+    with pytest.raises(SettingError) as err:
+        Policy.from_settings(config.DecisionConfig(), {"frames_required": 6}, model_threshold=0.7)
+    assert err.value.field == "frames_required"

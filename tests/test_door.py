@@ -198,3 +198,18 @@ def test_pin_changes_are_logged(factory, caplog):
         d.close()
     assert f"pin relay GPIO{d.cfg.relay_pin} on" in caplog.text
     assert f"pin relay GPIO{d.cfg.relay_pin} off" in caplog.text
+
+
+def test_door_is_a_context_manager_and_openings_start_no_new_threads(factory):
+    events = []
+    with door(factory, events) as d:
+        contact = factory.pin(d.cfg.door_contact_pin)
+        before = {t.ident for t in threading.enumerate()}
+        for _ in range(5):                       # five openings: timed by the one watcher, no Timer each
+            contact.drive_high()
+            contact.drive_low()
+        assert {t.ident for t in threading.enumerate()} - before == set()
+        d.unlock()
+        assert factory.pin(d.cfg.relay_pin).state
+    assert factory.pin(d.cfg.relay_pin).state is False        # leaving the block released the relay
+    assert events.count("door_opened") == 5 and "door_held_open" not in events

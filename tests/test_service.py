@@ -17,6 +17,8 @@ from conftest import camera_frame as canvas
 from edge.config import Config
 from edge.camera import FolderSource
 from edge.errors import ImageError
+from edge.status import PinStatus
+from edge.web.display import status_rows
 
 RELAY = 17
 
@@ -160,7 +162,7 @@ def test_a_disabled_user_does_not_open(tmp_path, cast, engine):
     factory = MockFactory()
     svc = make_service(cfg, store, log, engine, FolderSource(folder=folder, fps=15), factory).start()
     try:
-        assert wait_until(lambda: svc.status_details()["fps"] > 0 and len(svc._processed) >= 10)
+        assert wait_until(lambda: svc.status().fps > 0 and svc.processed_frames >= 10)
         time.sleep(2.5)  # more than a decision window of frames of the disabled user
     finally:
         svc.close()
@@ -204,7 +206,7 @@ def test_new_templates_take_effect_without_restart(tmp_path, cast, engine, web_r
     runner = threading.Thread(target=svc.run, kwargs={"install_signals": False}, daemon=True)
     runner.start()
     try:
-        assert wait_until(lambda: len(svc._processed) >= 5)
+        assert wait_until(lambda: svc.processed_frames >= 5)
         time.sleep(1.0)
         assert not factory.pin(RELAY).state
         cli = Store(store.path, store.keyring)
@@ -243,7 +245,7 @@ def test_door_held_open_raises_the_alarm_and_is_logged(tmp_path, cast, engine):
     try:
         factory.pin(cfg.door.door_contact_pin).drive_high()  # opened
         assert wait_until(lambda: factory.pin(cfg.door.alarm_pin).state, timeout=5)
-        assert "HELD OPEN" in svc.status()["door"]
+        assert svc.status().held_open and "HELD OPEN" in status_rows(svc.status())["door"]
         factory.pin(cfg.door.door_contact_pin).drive_low()  # shut
         assert not factory.pin(cfg.door.alarm_pin).state
     finally:
@@ -263,11 +265,11 @@ def test_failing_camera_is_retried_while_the_relay_stays_off(tmp_path, cast, eng
     svc.start()
     try:
         assert wait_until(lambda: svc.feed.state()["failures"] >= 3, timeout=10)
-        assert "failing, retrying" in svc.status()["camera"]
+        assert svc.status().camera.state == "retrying" and "failing, retrying" in status_rows(svc.status())["camera"]
         assert not factory.pin(RELAY).state
         write_frames(folder, cast["strangers"][:2], repeat=2)  # plugged in
         assert wait_until(lambda: svc.feed.state()["state"] == "running", timeout=10)
-        assert wait_until(lambda: len(svc._processed) > 0, timeout=10)
+        assert wait_until(lambda: svc.processed_frames > 0, timeout=10)
     finally:
         svc.close()
     assert [s.state for s in factory.pin(RELAY).states] == [False]
@@ -404,8 +406,10 @@ def test_controller_status_snapshot_capture_and_remote_unlock(tmp_path, cast, en
     try:
         assert wait_until(lambda: svc.feed.state()["frames"] > 2)
         status = svc.status()
-        assert status["camera"].startswith("running (folder")
-        assert f"relay GPIO{RELAY} off" in status["pins"] and "(simulated)" in status["pins"]
+        assert status.camera.state == "running" and status.camera.source.startswith("folder")
+        assert PinStatus("relay", RELAY, "off") in status.pins and status.simulated_pins
+        rows = status_rows(status)                       # the dashboard's wording, done by the web layer
+        assert rows["camera"].startswith("running (folder") and f"relay GPIO{RELAY} off" in rows["pins"]
         jpeg = svc.snapshot_jpeg()
         picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert picture.shape == (480, 640, 3)
@@ -414,7 +418,7 @@ def test_controller_status_snapshot_capture_and_remote_unlock(tmp_path, cast, en
         assert len(svc.capture_frames(1, 0.0)) == 1  # "the current frame, now"
         svc.remote_unlock("boss")
         assert factory.pin(RELAY).state
-        assert "UNLOCKED" in svc.status()["door"]
+        assert svc.status().unlocked and "UNLOCKED" in status_rows(svc.status())["door"]
     finally:
         svc.close()
     events = [e for e in log.events() if e["kind"] == "remote_unlock"]
@@ -426,7 +430,7 @@ def test_without_a_camera_the_controller_still_answers(tmp_path, cast, engine):
     cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
     svc = make_service(cfg, store, log, engine, None)
     try:
-        assert svc.status()["camera"] == "none"
+        assert svc.status().camera.state == "none"
         assert svc.snapshot_jpeg() is None
         assert svc.capture_frames(2, 0.2) == []
     finally:
@@ -495,3 +499,72 @@ def test_a_stranger_who_keeps_trying_is_locked_out_and_it_is_logged(tmp_path, ca
     events = kinds(log)
     assert events.count("unknown") == 1 and events.count("lockout") == 1
     assert [s.state for s in factory.pin(RELAY).states] == [False]
+
+
+def test_sighup_config_reaches_the_web_page_and_a_conflict_with_saved_settings_is_refused(tmp_path, cast, engine):
+    from edge.web import create_app
+
+    cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
+    path = tmp_path / "config.toml"
+    path.write_text(f'[paths]\nstate_dir = "{cfg.state_dir}"\n[decision]\naggregation = "best"\nmargin = 0.2\n')
+    svc = make_service(cfg, store, log, engine, None, config_path=str(path))
+    try:
+        app = create_app(cfg, store=store, log=log, engine=engine, controller=svc)
+        svc.reload_config()
+        assert app.web.cfg.decision.aggregation == "best" and store.settings["margin"] == 0.2
+        store.update_settings(frames_considered=3)                     # saved by an administrator
+        path.write_text(f'[paths]\nstate_dir = "{cfg.state_dir}"\n[decision]\nframes_required = 4\n')
+        svc.reload_config()                                            # 4 of 3 frames: refused, nothing changes
+        assert app.web.cfg.decision.aggregation == "best" and store.settings["frames_required"] == 3
+    finally:
+        svc.close()
+
+
+def test_listeners_hear_typed_events_and_a_stuck_listener_never_holds_the_door(tmp_path, cast, engine):
+    cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
+    factory = MockFactory()
+    svc = make_service(cfg, store, log, engine, None, factory)
+    heard, stuck = [], threading.Event()
+    svc.events.add_listener(lambda event: stuck.wait())          # a broker that never answers
+    svc.events.add_listener(heard.append)
+    person = cast["enrolled"][0]
+    try:
+        frames = [canvas(p) for p in person["probe"]] * 4
+        results = [svc.process_frame_result(f, now=i / 15) for i, f in enumerate(frames)]
+        grants = [r for r in results if r.action == "grant"]
+        assert grants and grants[0].user == person["name"].lower() and grants[0].unlocked_seconds > 0
+        assert True in [s.state for s in factory.pin(RELAY).states]   # opened while the first listener hangs
+    finally:
+        stuck.set()
+        svc.close()
+    kinds_heard = [e.kind for e in heard]
+    assert "grant" in kinds_heard and "relay" in kinds_heard and kinds_heard[-1] == "service_stop"
+    grant = next(e for e in heard if e.kind == "grant")
+    assert grant.user == person["name"].lower() and grant.similarity >= svc.policy.threshold
+    assert any(e.kind == "relay" and e.details["active"] for e in heard)
+
+
+def test_a_grant_check_turns_a_grant_into_a_deny_before_the_relay(tmp_path, cast, engine):
+    """Where liveness slots in: after the vote, before the relay."""
+    cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
+    factory = MockFactory()
+    svc = make_service(cfg, store, log, engine, None, factory)
+    seen = []
+
+    def not_alive(decision, candidate, frame):
+        seen.append((decision.kind, candidate is not None, frame is not None))
+        return "no sign of life"
+
+    svc.loop.add_grant_check(not_alive)
+    person = cast["enrolled"][0]
+    try:
+        frames = [canvas(p) for p in person["probe"]] * 4
+        results = [svc.process_frame_result(f, now=i / 15) for i, f in enumerate(frames)]
+    finally:
+        svc.close()
+    refused = [r for r in results if r.decision.kind == "grant"]
+    assert refused and all(r.action == "deny" and r.reason == "no sign of life" for r in refused)
+    assert seen[0] == ("grant", True, True)
+    assert [s.state for s in factory.pin(RELAY).states] == [False]
+    denies = [e for e in log.events() if e["kind"] == "deny"]
+    assert denies and denies[0]["reason"] == "no sign of life"

@@ -233,8 +233,12 @@ def test_settings_are_validated_with_the_setting_named(store):
         store.update_settings(unlock_seconds=30)
     with pytest.raises(StoreInputError, match="^lockout_after: must be a whole number"):
         store.update_settings(lockout_after="many")
-    with pytest.raises(StoreInputError, match="^colour: unknown setting"):
+    with pytest.raises(StoreInputError, match="^colour: unknown setting") as err:
         store.update_settings(colour="red")
+    assert err.value.field == "colour"
+    with pytest.raises(StoreInputError) as err:
+        store.update_settings(frames_considered=2)
+    assert err.value.field == "frames_required"   # the field the form marks, not found by reading the text
     assert store.revision == 1
     assert store.update_settings(frames_required=5, frames_considered=8)["frames_required"] == 5
     assert store.update_settings(threshold=None)["threshold"] is None  # back to the model's own threshold
@@ -345,3 +349,30 @@ def test_read_verified_names_a_file_that_does_not_decrypt(store, db_path, tmp_pa
     other.write_bytes(Fernet(Fernet.generate_key()).encrypt(b"x"))
     with pytest.raises(StoreError, match="does not decrypt"):
         read_verified(other, store.keyring)
+
+
+def test_two_admins_demoting_each_other_from_two_processes_leave_one_admin(store, db_path, ring):
+    """The rule lives in the write transaction (file lock + reload), so the second writer sees the first."""
+    a = store.add_user(username="anna", role="admin", status="active")
+    b = store.add_user(username="ben", role="admin", status="active")
+    other = reopen(db_path, ring)                 # a second process with the old revision in memory
+    store.set_role(b.id, "member")
+    with pytest.raises(StoreInputError, match="anna is the last active administrator"):
+        other.set_role(a.id, "member")
+    with pytest.raises(StoreInputError, match="last active administrator"):
+        other.update_user(a.id, status="disabled")
+    with pytest.raises(StoreInputError, match="last active administrator"):
+        other.remove_user(a.id)
+    assert reopen(db_path, ring).user("anna").is_admin and reopen(db_path, ring).user("anna").is_active
+    member = store.set_role(store.add_user(username="cleo", status="disabled").id, "admin")
+    assert member.status == "active"              # making someone admin activates them
+    assert store.remove_user(a.id).username == "anna"   # another admin remains
+
+
+def test_first_sign_up_becomes_the_admin_even_from_two_processes(store, db_path, ring):
+    other = reopen(db_path, ring)                 # still thinks the database is empty
+    first = store.sign_up(username="first", email="f@x.org", password="long enough")
+    second = other.sign_up(username="second", email="s@x.org", password="long enough")
+    assert (first.role, first.status) == ("admin", "active")
+    assert (second.role, second.status) == ("member", "pending")
+    assert reopen(db_path, ring).check_password("second", "long enough").id == second.id   # password kept

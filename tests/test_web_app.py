@@ -447,7 +447,7 @@ def with_daemon(tmp_path, faces_dir):
     store.add_user(username="root", email="r@x.org", password=PASSWORD, role="admin", status="active")
     store.add_user(username="mia", email="m@x.org", password=PASSWORD, status="active")
     frame = cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama.jpg"))
-    controller = ControllerDouble(log, frame)
+    controller = ControllerDouble(log, frame, config=cfg)
     app = create_app(cfg, store=store, log=log, engine=None, controller=controller)
     admin, mia = client(app), client(app, "192.0.2.5")
     login(admin, "root")

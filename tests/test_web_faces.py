@@ -19,7 +19,7 @@ def site(tmp_path_factory, engine, faces_dir):
         face = engine.enrollment_face(cv2.imread(str(faces_dir / "face_recognition_examples" / rel)))
         store.add_template(user.id, face.embedding, model_id=engine.model_id, source="cli")
     camera_frame = cv2.imread(str(faces_dir / "face_recognition_examples/biden/biden.jpg"))
-    controller = ControllerDouble(log, camera_frame)
+    controller = ControllerDouble(log, camera_frame, config=cfg)
     app = create_app(cfg, store=store, log=log, engine=engine, controller=controller)
     clients = {"root": client(app), "obama": client(app, "192.0.2.2"), "biden": client(app, "192.0.2.3")}
     for name, c in clients.items():

@@ -18,6 +18,7 @@ from webtest import TestApp
 from edge.accesslog import AccessLog
 from edge.config import Config
 from edge.keys import init_keys
+from edge.status import CameraStatus, PinStatus, Status
 from edge.store import DB_FILE_NAME, Store
 
 PASSWORD = "correct horse battery"
@@ -45,7 +46,8 @@ def reopen_store(store) -> Store:
 class ControllerDouble:
     """The daemon as the web page sees it; the camera shows a fixed real photograph."""
 
-    def __init__(self, log: AccessLog, frame: np.ndarray | None):
+    def __init__(self, log: AccessLog, frame: np.ndarray | None, *, config: Config):
+        self.config = config     # the daemon's configuration in force (SIGHUP replaces it)
         self.log = log
         self.frame = frame
         self.unlocked_by: list[str] = []
@@ -53,9 +55,11 @@ class ControllerDouble:
         self.captures: list[tuple[int, float]] = []
         self._lock = threading.Lock()
 
-    def status(self) -> dict:
-        return {"camera": "running" if self.frame is not None else "failed", "door": "locked", "fps": 15.0,
-                "last_decision": "none"}
+    def status(self) -> Status:
+        camera = CameraStatus(state="running" if self.frame is not None else "stopped", source="folder", fps=15.0)
+        return Status(camera=camera, unlocked=False, door_open=None, held_open=False,
+                      pins=(PinStatus("relay", 17, "off"),), simulated_pins=True, fps=15.0, last_decision=None,
+                      users=0, model="double", uptime_seconds=1.0)
 
     def snapshot_jpeg(self) -> bytes | None:
         if self.frame is None:

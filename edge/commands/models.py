@@ -26,6 +26,7 @@ def load_builder(path: Path = BUILDER_PATH):
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None      # a .py file path always has a loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:

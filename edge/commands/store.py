@@ -6,10 +6,8 @@ typed at a prompt, or read from standard input with ``--password-stdin``.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import getpass
-import json
 import os
 import re
 import shutil
@@ -17,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..accesslog import AccessLog, safe_cell
+from ..accesslog import AccessLog, write_csv
 from ..atomic import FileLock, write_durable
 from ..errors import ImageError, StoreError
 from ..keys import init_keys, interactive_prompt, load_keyring
@@ -65,6 +63,10 @@ def register(sub) -> None:
         p = us.add_parser(name, help=text)
         p.add_argument("user", help="username, e-mail address or id")
         p.set_defaults(func=func)
+    p = us.add_parser("role", help="make a user admin (which also activates them) or member")
+    p.add_argument("user", help="username, e-mail address or id")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(func=cmd_user_role)
     p = us.add_parser("password", help="set a user's admin-page password")
     p.add_argument("user", help="username, e-mail address or id")
     _password_options(p)
@@ -127,7 +129,7 @@ def _when(ts: float | None) -> str:
     return _dt.datetime.fromtimestamp(ts).astimezone().isoformat(timespec="seconds")
 
 
-def _audit(access_log: AccessLog, kind: str, user: str, **details) -> None:
+def _audit(access_log: AccessLog, kind: str, user: str | None, **details) -> None:
     try:
         operator = getpass.getuser()
     except Exception:  # no passwd entry in a container: not worth failing a change for
@@ -153,12 +155,14 @@ def cmd_db_init(args) -> int:
             raise StoreInputError("the two passphrases differ; nothing was created")
         prompt = lambda _text: first  # noqa: E731
     ring, created = init_keys(cfg, prompt=prompt)
-    store = Store.create(db_path, ring, defaults=cfg.decision, max_unlock_seconds=cfg.door.max_unlock_seconds)
+    store = Store.create(db_path, ring, defaults=cfg)
+    source = ring.source
+    assert source is not None                  # init_keys always names where the key lives
     AccessLog.open(cfg, keyring=ring).append("settings_changed", source="cli", action="db_init")
     how = "new" if created else "existing"
-    print(f"created {db_path} (revision {store.revision}); {how} {ring.source.description}: {ring.source.path}")
+    print(f"created {db_path} (revision {store.revision}); {how} {source.description}: {source.path}")
     if cfg.store.key_source == "file" and created:
-        print(f"Back up {ring.source.path} somewhere safe and separate: without it the database cannot be read.")
+        print(f"Back up {source.path} somewhere safe and separate: without it the database cannot be read.")
     return 0
 
 
@@ -286,6 +290,14 @@ def cmd_user_enable(args) -> int:
     return _set_status(args, "active")
 
 
+def cmd_user_role(args) -> int:
+    cfg, store, access_log = _open(args)
+    user = store.set_role(store.user(args.user).id, args.role)   # refuses to demote the last active admin
+    _audit(access_log, "user_changed", user.username, action=f"make-{args.role}")
+    print(f"{user.username} is now {user.role} ({user.status})")
+    return 0
+
+
 def cmd_user_remove(args) -> int:
     cfg, store, access_log = _open(args)
     user = store.remove_user(store.user(args.user).id)
@@ -310,22 +322,25 @@ def cmd_enroll(args) -> int:
     user = store.user(args.user)
     from ..recognition import FaceEngine, load_image
 
+    from ..enrolment import enrol
+
+    images: list = []
+    for path in args.images:
+        try:
+            images.append((path, load_image(path)))
+        except ImageError as exc:
+            images.append((path, exc))
     engine = FaceEngine.from_config(cfg)
-    accepted = 0
     try:
-        for path in args.images:
-            try:
-                face = engine.enrollment_face(load_image(path))
-            except ImageError as exc:
-                print(f"{path}: rejected: {exc}")
-                continue
-            # The template records the detector's confidence as its quality.
-            template = store.add_template(user.id, face.embedding, model_id=engine.model_id, source="cli",
-                                          quality=face.score)
-            accepted += 1
-            print(f"{path}: accepted (template {template.id}, quality {face.score:.2f})")
+        results = enrol(store, engine, user.id, images, source="cli")   # the web page's enrolment too
     finally:
         engine.close()
+    for r in results:
+        if r.ok:
+            print(f"{r.name}: accepted (template {r.template_id}, quality {r.quality:.2f})")
+        else:
+            print(f"{r.name}: rejected: {'; '.join(r.reasons)}")
+    accepted = sum(r.ok for r in results)
     _audit(access_log, "enrol", user.username, accepted=accepted, rejected=len(args.images) - accepted)
     if not accepted:
         print(f"no photograph was accepted for {user.username}", file=sys.stderr)
@@ -365,14 +380,7 @@ def cmd_log(args) -> int:
     since = parse_since(args.since) if args.since else None
     events = access_log.events(since=since, user=args.user, kind=args.kind)
     if args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(COLUMNS + ("details",))
-        for e in events:
-            details = {k: v for k, v in e.items() if k not in COLUMNS}
-            writer.writerow([_when(e.get("time")), safe_cell(e.get("kind")), safe_cell(e.get("user")),
-                             "" if e.get("similarity") is None else f"{e['similarity']:.4f}",
-                             safe_cell(e.get("decision")), safe_cell(e.get("source")),
-                             safe_cell(json.dumps(details, ensure_ascii=False, sort_keys=True) if details else None)])
+        write_csv(events, sys.stdout)          # the same export as the admin page's log.csv
     else:
         count = 0
         for e in events:

@@ -71,7 +71,8 @@ def _detect_at(detector: cv2.FaceDetectorYN, image: np.ndarray, max_side: int) -
         return []
     found = []
     for row in rows:
-        box = tuple(float(v) * scale for v in row[:4])
+        x, y, w, h = (float(v) * scale for v in row[:4])
+        box = (x, y, w, h)
         # YuNet's order: right eye, left eye, nose, right and left mouth corner (the person's right).
         landmarks = (row[4:14].reshape(5, 2).astype(np.float32)) * np.float32(scale)
         found.append(Detection(box=box, landmarks=landmarks, score=float(row[14])))

@@ -14,6 +14,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,8 +103,8 @@ class FaceEngine:
         self._interpreter = models.make_interpreter(models.verified_path(self._models_dir, entry), num_threads)
         self._detector_path = models.verified_path(self._models_dir, detector_entry)
         self._detector_score = detector_score
-        self._detector = create_detector(self._detector_path, score_threshold=detector_score)
-        self._door_detector = None          # made by prefer_current_thread: the door never queues behind the web
+        self._detector: Any = create_detector(self._detector_path, score_threshold=detector_score)
+        self._door_detector: Any = None     # made by prefer_current_thread: the door never queues behind the web
         self.embedding_size: int = self._check_model_shape(int(entry.get("output_size", 128)))
         self._preferred: set[int] = set()
         self._detect_lock = DoorFirstLock(self._preferred)
@@ -135,7 +136,7 @@ class FaceEngine:
             detections = detections[:limit]
         crops = np.stack([self.align(image, d) for d in detections])
         embeddings = self.embed(crops)
-        faces = [Face(box=tuple(int(round(v)) for v in d.box), landmarks=d.landmarks, score=d.score,
+        faces = [Face(box=_int_box(d.box), landmarks=d.landmarks, score=d.score,
                       quality=assess(crop, d.size, min_face_px=self.min_face_px), embedding=emb, crop=crop)
                  for d, crop, emb in zip(detections, crops, embeddings)]
         faces.sort(key=lambda f: f.box[2] * f.box[3], reverse=True)   # stable: by the boxes callers see
@@ -156,12 +157,12 @@ class FaceEngine:
     # The stages, public for benchmarks and tools that need one of them alone.
 
     def detect(self, image: np.ndarray, *, max_side: int | None = None) -> list[Detection]:
+        side = max_side or self.detect_max_side
         if threading.get_ident() in self._preferred:
-            lock, detector = self._door_detect_lock, self._door_detector
-        else:
-            lock, detector = self._detect_lock, self._detector
-        with lock:
-            return detect_faces(self._require(detector), image, max_side=max_side or self.detect_max_side)
+            with self._door_detect_lock:
+                return detect_faces(self._require(self._door_detector), image, max_side=side)
+        with self._detect_lock:
+            return detect_faces(self._require(self._detector), image, max_side=side)
 
     def align(self, image: np.ndarray, detection: Detection) -> np.ndarray:
         return align.align_face(image, detection.landmarks, size=self._input_size)
@@ -213,6 +214,11 @@ def _check_image(image) -> np.ndarray:
     if min(image.shape[:2]) < MIN_SIDE:
         raise ImageError(f"the image is too small ({image.shape[1]} x {image.shape[0]} pixels) to show a face")
     return image
+
+
+def _int_box(box: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    x, y, w, h = (int(round(v)) for v in box)
+    return x, y, w, h
 
 
 def enrollment_choice(found: list[Face]) -> Face:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 
-from ..accesslog import safe_cell
+from ..accesslog import safe_cell, write_csv
+from ..status import Status
 
 RESULT_KINDS = ("grant", "deny", "unknown")
-CSV_COLUMNS = ("time", "kind", "user", "similarity", "decision", "source", "details")
 
 
 def event_time(value) -> dt.datetime | None:
@@ -72,17 +71,31 @@ def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date |
     return out
 
 
-def details(event: dict) -> str:
-    extra = {k: v for k, v in event.items() if k not in CSV_COLUMNS}
-    return ", ".join(f"{k}={v}" for k, v in sorted(extra.items()))
-
-
 def events_csv(events: list[dict]) -> str:
+    """The access log's one CSV export (:func:`edge.accesslog.write_csv`, shared with ``edge-face log --csv``)."""
     buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(CSV_COLUMNS)
-    for e in events:
-        row = [format_time(e.get("time")), e.get("kind"), e.get("user"), e.get("similarity"), e.get("decision"),
-               e.get("source"), details(e)]
-        writer.writerow([safe_cell(v) for v in row])
+    write_csv(events, buf)
     return buf.getvalue()
+
+
+def status_rows(status: Status) -> dict[str, str]:
+    """The daemon's :class:`~edge.status.Status` in the dashboard's words (label -> text)."""
+    cam = status.camera
+    camera = cam.state if cam.state != "running" else f"running ({cam.source}, {cam.fps:.0f} fps)"
+    if cam.state == "retrying":
+        camera = f"failing, retrying in {cam.retry_in:g} s: {cam.error}"
+    door = "UNLOCKED" if status.unlocked else "locked"
+    if status.door_open is not None:
+        door += ", door open" if status.door_open else ", door shut"
+    if status.held_open:
+        door += " - HELD OPEN (alarm)"
+    pins = ", ".join(f"{p.name} GPIO{p.pin} {p.state}" for p in status.pins)
+    last_text = "none yet"
+    last = status.last_decision
+    if last is not None:
+        when = dt.datetime.fromtimestamp(last.time).strftime("%H:%M:%S")
+        score = f" ({last.similarity:.3f})" if last.similarity is not None else ""
+        last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
+    return {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
+            "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
+            "model": status.model}

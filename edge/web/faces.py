@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..decision import Policy
+from ..decision import Candidate, Policy, votes_for
+from ..enrolment import enrol
 from ..errors import ImageError
 from ..recognition import decode_image
-from ..recognition.engine import enrollment_choice
 from ..recognition.match import Ranker
 
 MAX_PHOTOS = 20
@@ -50,53 +50,23 @@ def decode_upload(upload) -> np.ndarray:
         raise ImageError(f"not a photograph we can read: {exc}") from None
 
 
-def enrol_images(web, user, named_images: list[tuple[str, np.ndarray]], source: str) -> list[Verdict]:
-    """Run the enrolment check on each image and store a template for every good one.
-
-    The engine runs outside the database lock; the accepted templates are then stored in one transaction (one
-    write of the database, all or nothing), not one rewrite per photograph.
-    """
-    judged = [_judge(web, name, image) for name, image in named_images]
-    return _store(web, user, judged, source)
+def enrol_images(web, user, named_images, source: str) -> list[Verdict]:
+    """The shared enrolment (:func:`edge.enrolment.enrol`, also used by ``edge-face enroll``), as verdicts."""
+    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded)
+            for r in enrol(web.store, web.engine, user.id, named_images, source=source)]
 
 
 def enrol_uploads(web, user, uploads, source: str = "upload") -> list[Verdict]:
-    """Like :func:`enrol_images` for uploaded files, decoding and judging one photograph at a time: only one
-    decoded image is ever in memory (issue 11: twenty large uploads decoded up front took 3 GB)."""
-    judged = []
-    for upload in uploads:
-        try:
-            image = decode_upload(upload)
-        except ImageError as exc:
-            judged.append((Verdict(upload.raw_filename, False, [str(exc)], decoded=False), None))
-            continue
-        judged.append(_judge(web, upload.raw_filename, image))
-        del image
-    return _store(web, user, judged, source)
+    """:func:`enrol_images` for uploaded files, each decoded only when its turn comes, so one decoded photograph
+    is in memory at a time (issue 11: twenty large uploads decoded up front took 3 GB)."""
+    return enrol_images(web, user, ((u.raw_filename, _decoded(u)) for u in uploads), source)
 
 
-def _judge(web, name: str, image: np.ndarray):
-    """(verdict, the face to store or None) for one photograph."""
-    faces = []
+def _decoded(upload) -> np.ndarray | ImageError:
     try:
-        with web.engine_lock:
-            faces = web.engine.faces(image)
-        face = enrollment_choice(faces)
+        return decode_upload(upload)
     except ImageError as exc:
-        crop = crop_data_uri(faces[0].crop) if len(faces) == 1 else ""
-        return Verdict(name, False, [str(exc)], crop), None
-    return Verdict(name, True, [], crop_data_uri(face.crop), face.score), face
-
-
-def _store(web, user, judged, source: str) -> list[Verdict]:
-    chosen = [face for _verdict, face in judged if face is not None]
-    if chosen:
-        with web.store.transaction():
-            for face in chosen:
-                # The template records the detector's confidence as its quality.
-                web.store.add_template(user.id, face.embedding, model_id=web.engine.model_id, source=source,
-                                       quality=face.score)
-    return [verdict for verdict, _face in judged]
+        return exc
 
 
 @dataclass
@@ -115,17 +85,17 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     frame that would vote for that person at the door.
     """
     policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=web.engine.threshold)
-    threshold, margin = policy.threshold, policy.margin
-    with web.engine_lock:
-        faces = web.engine.faces(image)
+    threshold = policy.threshold
+    faces = web.engine.faces(image)          # the engine serialises its own models
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     results = []
     for face in faces:
         names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding, top=2)]
         best = names[0] if names else (None, None)
         runner_up = names[1] if len(names) > 1 else None
-        matched = best[1] is not None and best[1] >= threshold and \
-            (runner_up is None or best[1] - runner_up[1] >= margin)
+        matched = best[1] is not None and votes_for(policy, Candidate(
+            user_id=best[0], score=best[1], runner_up=runner_up[1] if runner_up else -1.0,
+            embedding=face.embedding))
         results.append(Match(crop_data_uri(face.crop), best[0], best[1], matched, runner_up))
     return results, threshold
 

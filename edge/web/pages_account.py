@@ -11,8 +11,9 @@ from bottle import HTTPError, HTTPResponse, response
 
 from ..errors import EdgeError
 from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
-from .app import Web, form_value
-from .display import format_time, recent_events
+from .context import GuardPlugin, current_web
+from .requests import form_value
+from .display import format_time, recent_events, status_rows
 
 logger = logging.getLogger(__name__)
 
@@ -31,159 +32,185 @@ def password_problem(password: str, confirm: str) -> str:
     return ""
 
 
-def install(app: bottle.Bottle, web: Web) -> None:
+app = bottle.Bottle()
+app.install(GuardPlugin())
+
+
+@app.get("/", access="public")
+def index():                                     # the guard has already loaded the session
+    web = current_web()
+    bottle.redirect("/home" if web.user else "/login", 303)
+
+
+# -- signup ---------------------------------------------------------------------------------------------
+def signup_page(status=200, errors=None, **values):
+    web = current_web()
     store = web.store
+    response.status = status
+    first = not store.users()
+    return web.render("signup.tpl", title="Create an account", errors=errors or {}, first=first,
+                      username=values.get("username", ""), email=values.get("email", ""))
 
-    @app.get("/", access="public")
-    def index():                                     # the guard has already loaded the session
-        bottle.redirect("/home" if web.user else "/login", 303)
 
-    # -- signup ---------------------------------------------------------------------------------------------
-    def signup_page(status=200, errors=None, **values):
-        response.status = status
-        first = not store.users()
-        return web.render("signup.tpl", title="Create an account", errors=errors or {}, first=first,
-                          username=values.get("username", ""), email=values.get("email", ""))
-
-    @app.get("/signup", access="public")
-    def signup_form():
-        if web.user:
-            bottle.redirect("/home", 303)
-        return signup_page()
-
-    @app.post("/signup", access="public")
-    def signup():
-        username = form_value("username").strip()
-        email = form_value("email").strip()
-        password, confirm = form_value("password"), form_value("confirm")
-        errors = {}
-        if not USERNAME_RE.match(username):
-            errors["username"] = ("Use 3 to 32 letters, digits, dots, dashes or underscores, "
-                                  "starting with a letter or digit.")
-        if len(email) > 254 or not EMAIL_RE.match(email):
-            errors["email"] = "Enter an e-mail address such as name@example.org."
-        problem = password_problem(password, confirm)
-        if problem:
-            errors["password"] = problem
-        if not errors:
-            with web.signup_lock:
-                if store.find_user(username):
-                    errors["username"] = "This username is taken; choose another."
-                if store.find_user(email):
-                    errors["email"] = "An account with this e-mail address already exists."
-                if not errors:
-                    first = not store.users()
-                    try:
-                        user = store.add_user(username=username, email=email, password=password,
-                                              role="admin" if first else "member",
-                                              status="active" if first else "pending")
-                    except (EdgeError, ValueError) as exc:
-                        errors["form"] = str(exc)
-        if errors:
-            return signup_page(400, errors, username=username, email=email)
-        web.audit("user_changed", user=user.username, action="signup", role=user.role, status=user.status,
-                  source=web.client_addr)
-        logger.info("web: new %s account %r (%s)", user.role, user.username, user.status)
-        web.after_change()
-        web.start_session(user)
-        web.flash("Welcome! You are the administrator of this door." if first else
-                  "Your account was created. An administrator must approve it before you can enrol.")
+@app.get("/signup", access="public")
+def signup_form():
+    web = current_web()
+    if web.user:
         bottle.redirect("/home", 303)
+    return signup_page()
 
-    # -- login / logout -------------------------------------------------------------------------------------
-    def login_page(status=200, error="", username=""):
-        response.status = status
-        return web.render("login.tpl", title="Log in", error=error, username=username,
-                          first=not store.users())
 
-    def wait_words(seconds: float) -> str:
-        if seconds < 90:
-            return f"{max(1, math.ceil(seconds))} seconds"
-        minutes = math.ceil(seconds / 60)
-        return f"{minutes} minutes"
+@app.post("/signup", access="public")
+def signup():
+    web = current_web()
+    store = web.store
+    username = form_value("username").strip()
+    email = form_value("email").strip()
+    password, confirm = form_value("password"), form_value("confirm")
+    errors = {}
+    if not USERNAME_RE.match(username):
+        errors["username"] = ("Use 3 to 32 letters, digits, dots, dashes or underscores, "
+                              "starting with a letter or digit.")
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        errors["email"] = "Enter an e-mail address such as name@example.org."
+    problem = password_problem(password, confirm)
+    if problem:
+        errors["password"] = problem
+    if not errors:
+        if store.find_user(username):
+            errors["username"] = "This username is taken; choose another."
+        if store.find_user(email):
+            errors["email"] = "An account with this e-mail address already exists."
+    if not errors:
+        try:   # the store decides, inside its transaction, whether this is the first account (-> admin)
+            user = store.sign_up(username=username, email=email, password=password)
+        except (EdgeError, ValueError) as exc:
+            errors["form"] = str(exc)
+    if errors:
+        return signup_page(400, errors, username=username, email=email)
+    web.audit("user_changed", user=user.username, action="signup", role=user.role, status=user.status,
+              source=web.client_addr)
+    logger.info("web: new %s account %r (%s)", user.role, user.username, user.status)
+    web.after_change()
+    web.start_session(user)
+    web.flash("Welcome! You are the administrator of this door." if user.role == "admin" else
+              "Your account was created. An administrator must approve it before you can enrol.")
+    bottle.redirect("/home", 303)
 
-    def locked_page(seconds: float):
-        raise HTTPError(429, f"Too many failed logins. Try again in {wait_words(seconds)}.",
-                        headers={"Retry-After": str(int(math.ceil(seconds)))})
 
-    @app.get("/login", access="public")
-    def login_form():
-        if web.user:
-            bottle.redirect("/home", 303)
-        return login_page()
+# -- login / logout -------------------------------------------------------------------------------------
+def login_page(status=200, error="", username=""):
+    web = current_web()
+    store = web.store
+    response.status = status
+    return web.render("login.tpl", title="Log in", error=error, username=username,
+                      first=not store.users())
 
-    @app.post("/login", access="public")
-    def login():
-        name = form_value("username").strip()[:254]
-        password = form_value("password")
-        known = store.find_user(name) if name else None
-        account_key = known.id if known else name.lower()
-        addr_key = web.client_addr
-        wait = web.throttle.wait(account_key, addr_key)
+
+def wait_words(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, math.ceil(seconds))} seconds"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def locked_page(seconds: float):
+    raise HTTPError(429, f"Too many failed logins. Try again in {wait_words(seconds)}.",
+                    headers={"Retry-After": str(int(math.ceil(seconds)))})
+
+
+@app.get("/login", access="public")
+def login_form():
+    web = current_web()
+    if web.user:
+        bottle.redirect("/home", 303)
+    return login_page()
+
+
+@app.post("/login", access="public")
+def login():
+    web = current_web()
+    store = web.store
+    name = form_value("username").strip()[:254]
+    password = form_value("password")
+    known = store.find_user(name) if name else None
+    account_key = known.id if known else name.lower()
+    addr_key = web.client_addr
+    wait = web.throttle.wait(account_key, addr_key)
+    if wait:
+        locked_page(wait)
+    user = store.check_password(name, password) if name and password else None   # slow: no lock held
+    if user is None:
+        wait = web.throttle.failure(account_key, addr_key)
+        web.audit("login_failed", user=name[:64] or None, source=web.client_addr)
+        logger.warning("web: failed login from %s", web.client_addr)
         if wait:
             locked_page(wait)
-        user = store.check_password(name, password) if name and password else None   # slow: no lock held
-        if user is None:
-            wait = web.throttle.failure(account_key, addr_key)
-            web.audit("login_failed", user=name[:64] or None, source=web.client_addr)
-            logger.warning("web: failed login from %s", web.client_addr)
-            if wait:
-                locked_page(wait)
-            return login_page(200, "Wrong username or password.", name)
-        web.throttle.success(account_key, addr_key)   # (disabled accounts never get here: check_password refuses them)
-        web.start_session(user)
-        logger.info("web: %r logged in from %s", user.username, web.client_addr)
-        bottle.redirect("/home", 303)
+        return login_page(200, "Wrong username or password.", name)
+    web.throttle.success(account_key, addr_key)   # (disabled accounts never get here: check_password refuses them)
+    web.start_session(user)
+    logger.info("web: %r logged in from %s", user.username, web.client_addr)
+    bottle.redirect("/home", 303)
 
-    @app.post("/logout", access="user")
-    def logout():
-        web.end_session()
-        bottle.redirect("/login", 303)
 
-    # -- own account ----------------------------------------------------------------------------------------
-    @app.post("/account/password", access="user")
-    def change_password():
-        user = web.user
-        current, new, confirm = form_value("current"), form_value("password"), form_value("confirm")
-        problem = password_problem(new, confirm)
-        if not problem:
-            # a stolen session must not become an unthrottled password oracle: same counters as the login
-            wait = web.throttle.wait(user.id, web.client_addr)
-            if wait:
-                locked_page(wait)
-            if store.check_password(user.username, current) is None:
-                problem = "The current password is wrong."
-                web.audit("login_failed", user=user.username, source=web.client_addr, action="password_change")
-                if web.throttle.failure(user.id, web.client_addr):
-                    locked_page(web.throttle.wait(user.id, web.client_addr))
-        if problem:
-            raise HTTPError(400, problem)
-        store.set_password(user.id, new)
-        web.sessions.destroy_user(user.id)          # every other browser must log in again
-        web.start_session(user)
-        web.audit("user_changed", user=user.username, action="password_changed", admin=user.username)
-        web.flash("Your password was changed.")
-        bottle.redirect("/users", 303)
+@app.post("/logout", access="user")
+def logout():
+    web = current_web()
+    web.end_session()
+    bottle.redirect("/login", 303)
 
-    # -- dashboard ------------------------------------------------------------------------------------------
-    @app.get("/home", access="user")
-    def home():
-        status = None
-        if web.controller is not None:
-            try:
-                status = web.controller.status()
-            except Exception:
-                logger.exception("web: controller.status() failed")
-                status = {"error": "the service did not answer"}
-        only = None if web.is_admin() else web.user.username
-        events = recent_events(web.log, kinds=("grant", "deny", "unknown"), user=only, limit=10)
-        return web.render("home.tpl", title="Dashboard", status=status, events=events, format_time=format_time)
 
-    @app.get("/snapshot.jpg", access="active")
-    def snapshot():
-        if web.controller is None:
-            raise HTTPError(503, "The door service is not running, so there is no camera picture.")
-        data = web.controller.snapshot_jpeg()
-        if not data:
-            raise HTTPError(503, "The camera has no picture right now.")
-        return HTTPResponse(body=data, status=200, headers={"Content-Type": "image/jpeg"})
+# -- own account ----------------------------------------------------------------------------------------
+@app.post("/account/password", access="user")
+def change_password():
+    web = current_web()
+    store = web.store
+    user = web.user
+    current, new, confirm = form_value("current"), form_value("password"), form_value("confirm")
+    problem = password_problem(new, confirm)
+    if not problem:
+        # a stolen session must not become an unthrottled password oracle: same counters as the login
+        wait = web.throttle.wait(user.id, web.client_addr)
+        if wait:
+            locked_page(wait)
+        if store.check_password(user.username, current) is None:
+            problem = "The current password is wrong."
+            web.audit("login_failed", user=user.username, source=web.client_addr, action="password_change")
+            if web.throttle.failure(user.id, web.client_addr):
+                locked_page(web.throttle.wait(user.id, web.client_addr))
+    if problem:
+        raise HTTPError(400, problem)
+    store.set_password(user.id, new)
+    web.sessions.destroy_user(user.id)          # every other browser must log in again
+    web.start_session(user)
+    web.audit("user_changed", user=user.username, action="password_changed", admin=user.username)
+    web.flash("Your password was changed.")
+    bottle.redirect("/users", 303)
+
+
+# -- dashboard ------------------------------------------------------------------------------------------
+@app.get("/home", access="user")
+def home():
+    web = current_web()
+    status = None
+    if web.controller is not None:
+        try:
+            status = status_rows(web.controller.status())
+        except Exception:
+            logger.exception("web: controller.status() failed")
+            status = {"error": "the service did not answer"}
+    only = None if web.is_admin() else web.user.username
+    events = recent_events(web.log, kinds=("grant", "deny", "unknown"), user=only, limit=10)
+    return web.render("home.tpl", title="Dashboard", status=status, events=events, format_time=format_time)
+
+
+@app.get("/snapshot.jpg", access="active")
+def snapshot():
+    web = current_web()
+    if web.controller is None:
+        raise HTTPError(503, "The door service is not running, so there is no camera picture.")
+    data = web.controller.snapshot_jpeg()
+    if not data:
+        raise HTTPError(503, "The camera has no picture right now.")
+    return HTTPResponse(body=data, status=200, headers={"Content-Type": "image/jpeg"})
+
+

@@ -11,26 +11,18 @@ import bottle
 from bottle import HTTPError, request, response
 
 from ..accesslog import EVENT_KINDS
-from ..errors import EdgeError, ImageError
-from .app import Web, form_value, uploaded_files
+from ..config import RUNTIME_SETTINGS
+from ..errors import ImageError, SettingError
+from ..store import StoreInputError
+from .context import GuardPlugin, current_web
+from .requests import form_value, uploaded_files
 from .display import events_csv, filter_events, format_similarity, format_time
 from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-SETTINGS = (  # key, label, type, help
-    ("threshold", "Match threshold (cosine similarity)", float,
-     "Higher is stricter. Leave empty for the configured default (the model's value if that is empty too)."),
-    ("unlock_seconds", "Unlock time (seconds)", float, "How long the relay stays open after a grant."),
-    ("frames_required", "Matching frames required (k)", int, "k matching frames ..."),
-    ("frames_considered", "Frames considered (n)", int, "... among the last n frames ..."),
-    ("window_seconds", "Time window (seconds)", float, "... within this time."),
-    ("margin", "Margin over the second-best person", float, "Lead needed over the next most similar person."),
-    ("cooldown_seconds", "Cooldown (seconds)", float, "Pause after a grant before the next decision."),
-    ("lockout_after", "Lockout after denials", int, "Denials of one face before it is locked out."),
-    ("lockout_seconds", "Lockout time (seconds)", float, "How long a lockout lasts."),
-)
+SETTINGS = RUNTIME_SETTINGS  # the settings page shows every run-time row of the one table in edge.config
 
 
 def _date(text: str, label: str) -> dt.date | None:
@@ -42,133 +34,147 @@ def _date(text: str, label: str) -> dt.date | None:
         raise HTTPError(400, f"{label}: use a date such as 2024-05-31.") from None
 
 
-def install(app: bottle.Bottle, web: Web) -> None:
+app = bottle.Bottle()
+app.install(GuardPlugin())
+
+
+# -- access log -----------------------------------------------------------------------------------------
+def log_query():
+    web = current_web()
+    q = request.query
+    user = q.getunicode("user", "") or ""
+    if not web.is_admin():
+        user = web.user.username              # members see only their own events
+    result = q.getunicode("result", "") or ""
+    if result and result not in EVENT_KINDS:
+        raise HTTPError(400, "result: choose one of the listed kinds.")
+    date_from = _date(q.getunicode("from", "") or "", "from")
+    date_to = _date(q.getunicode("to", "") or "", "to")
+    events = filter_events(web.log, user=user, result=result, date_from=date_from, date_to=date_to)
+    filters = {"user": user, "result": result, "from": q.getunicode("from", "") or "",
+               "to": q.getunicode("to", "") or ""}
+    return events, filters
+
+
+@app.get("/log", access="active")
+def access_log():
+    web = current_web()
     store = web.store
+    events, filters = log_query()
+    try:
+        page = max(1, int(request.query.get("page", "1")))
+    except ValueError:
+        page = 1
+    pages = max(1, math.ceil(len(events) / PAGE_SIZE))
+    page = min(page, pages)
+    shown = events[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return web.render("log.tpl", title="Access log", events=shown, filters=filters, page=page, pages=pages,
+                      total=len(events), query=query, kinds=EVENT_KINDS,
+                      format_time=format_time, format_similarity=format_similarity,
+                      users=[u.username for u in store.users()] if web.is_admin() else [])
 
-    # -- access log -----------------------------------------------------------------------------------------
-    def log_query():
-        q = request.query
-        user = q.getunicode("user", "") or ""
-        if not web.is_admin():
-            user = web.user.username              # members see only their own events
-        result = q.getunicode("result", "") or ""
-        if result and result not in EVENT_KINDS:
-            raise HTTPError(400, "result: choose one of the listed kinds.")
-        date_from = _date(q.getunicode("from", "") or "", "from")
-        date_to = _date(q.getunicode("to", "") or "", "to")
-        events = filter_events(web.log, user=user, result=result, date_from=date_from, date_to=date_to)
-        filters = {"user": user, "result": result, "from": q.getunicode("from", "") or "",
-                   "to": q.getunicode("to", "") or ""}
-        return events, filters
 
-    @app.get("/log", access="active")
-    def access_log():
-        events, filters = log_query()
+@app.get("/log.csv", access="active")
+def access_log_csv():
+    events, _ = log_query()
+    response.content_type = "text/csv; charset=utf-8"
+    response.set_header("Content-Disposition", 'attachment; filename="access-log.csv"')
+    return events_csv(events)
+
+
+# -- settings -------------------------------------------------------------------------------------------
+def settings_page(values=None, errors=None, status=200):
+    web = current_web()
+    store = web.store
+    response.status = status
+    current = dict(store.settings)
+    shown = {row.name: ("" if current.get(row.name) is None else current.get(row.name)) for row in SETTINGS}
+    shown.update(values or {})
+    return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
+                      model_threshold=web.engine.threshold if web.engine is not None else None)
+
+
+@app.get("/settings", access="admin")
+def settings():
+    return settings_page()
+
+
+@app.post("/settings", access="admin")
+def save_settings():
+    web = current_web()
+    store = web.store
+    raw = {row.name: form_value(row.name) for row in SETTINGS}
+    values, errors = {}, {}
+    for row in SETTINGS:
         try:
-            page = max(1, int(request.query.get("page", "1")))
-        except ValueError:
-            page = 1
-        pages = max(1, math.ceil(len(events) / PAGE_SIZE))
-        page = min(page, pages)
-        shown = events[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        query = urlencode({k: v for k, v in filters.items() if v})
-        return web.render("log.tpl", title="Access log", events=shown, filters=filters, page=page, pages=pages,
-                          total=len(events), query=query, kinds=EVENT_KINDS,
-                          format_time=format_time, format_similarity=format_similarity,
-                          users=[u.username for u in store.users()] if web.is_admin() else [])
-
-    @app.get("/log.csv", access="active")
-    def access_log_csv():
-        events, _ = log_query()
-        response.content_type = "text/csv; charset=utf-8"
-        response.set_header("Content-Disposition", 'attachment; filename="access-log.csv"')
-        return events_csv(events)
-
-    # -- settings -------------------------------------------------------------------------------------------
-    def settings_page(values=None, errors=None, status=200):
-        response.status = status
-        current = dict(store.settings)
-        shown = {k: ("" if current.get(k) is None else current.get(k)) for k, *_ in SETTINGS}
-        shown.update(values or {})
-        return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
-                          model_threshold=web.engine.threshold if web.engine is not None else None)
-
-    @app.get("/settings", access="admin")
-    def settings():
-        return settings_page()
-
-    @app.post("/settings", access="admin")
-    def save_settings():
-        raw = {key: form_value(key).strip() for key, *_ in SETTINGS}
-        values, errors = {}, {}
-        for key, label, kind, _ in SETTINGS:
-            text = raw[key]
-            if key == "threshold" and text == "":
-                values[key] = None
-                continue
-            try:
-                number = kind(text)
-                if isinstance(number, float) and not math.isfinite(number):
-                    raise ValueError
-                values[key] = number
-            except ValueError:
-                errors[key] = "Enter a whole number." if kind is int else "Enter a number, such as 0.75."
-        if not errors:
-            before = dict(store.settings)
-            try:
-                store.update_settings(**values)
-            except (EdgeError, ValueError) as exc:
-                message = str(exc)
-                field = next((k for k, *_ in SETTINGS if message.startswith(k) or f" {k}" in message[:40]), "")
-                errors[field or "form"] = message
-            else:
-                changed = {k: v for k, v in values.items() if before.get(k) != v}
-                if changed:
-                    web.audit("settings_changed", user=web.user.username, admin=web.user.username,
-                              **changed)
-                    web.after_change()
-                web.flash("Settings saved." if changed else "Nothing changed.")
-                bottle.redirect("/settings", 303)
-        return settings_page(raw, errors, 400)
-
-    # -- test recognition -----------------------------------------------------------------------------------
-    @app.get("/recognize", access="admin")
-    def recognise_form():
-        return web.render("recognize.tpl", title="Test recognition", matches=None, threshold=None,
-                          camera=web.controller is not None)
-
-    @app.post("/recognize", access="admin", heavy=True)
-    def recognise_run():
-        if form_value("camera") == "1":
-            if web.controller is None:
-                raise HTTPError(503, "The door service is not running, so there is no camera frame.")
-            frames = web.controller.capture_frames(1, 0.0)
-            if not frames:
-                raise HTTPError(503, "The camera has no picture right now.")
-            image = frames[-1]
+            values[row.name] = row.parse(raw[row.name], key=row.name)
+        except SettingError as exc:
+            errors[row.name] = exc.problem if exc.problem.startswith("Enter") else str(exc)
+    if not errors:
+        before = dict(store.settings)
+        try:
+            store.update_settings(**values)
+        except StoreInputError as exc:
+            errors[exc.field or "form"] = str(exc)
         else:
-            files = uploaded_files("photo")
-            if not files:
-                raise HTTPError(400, "Choose a photograph to test.")
-            try:
-                image = decode_upload(files[0])
-            except ImageError as exc:
-                raise HTTPError(400, str(exc)) from None
-        matches, threshold = recognise(web, image)
-        return web.render("recognize.tpl", title="Test recognition", matches=matches, threshold=threshold,
-                          camera=web.controller is not None)
+            changed = {k: v for k, v in values.items() if before.get(k) != v}
+            if changed:
+                web.audit("settings_changed", user=web.user.username, admin=web.user.username,
+                          **changed)
+                web.after_change()
+            web.flash("Settings saved." if changed else "Nothing changed.")
+            bottle.redirect("/settings", 303)
+    return settings_page(raw, errors, 400)
 
-    # -- remote unlock --------------------------------------------------------------------------------------
-    @app.get("/unlock", access="admin")
-    def unlock_confirm():
-        return web.render("unlock.tpl", title="Remote unlock", done=False, available=web.controller is not None)
 
-    @app.post("/unlock", access="admin")
-    def unlock():
+# -- test recognition -----------------------------------------------------------------------------------
+@app.get("/recognize", access="admin")
+def recognise_form():
+    web = current_web()
+    return web.render("recognize.tpl", title="Test recognition", matches=None, threshold=None,
+                      camera=web.controller is not None)
+
+
+@app.post("/recognize", access="admin", heavy=True)
+def recognise_run():
+    web = current_web()
+    if form_value("camera") == "1":
         if web.controller is None:
-            raise HTTPError(503, "The door service is not running, so the door cannot be opened from here.")
-        if form_value("confirm") != "yes":
-            bottle.redirect("/unlock", 303)
-        web.controller.remote_unlock(web.user.username)     # the controller logs it with this name
-        logger.info("web: remote unlock by %r from %s", web.user.username, web.client_addr)
-        return web.render("unlock.tpl", title="Remote unlock", done=True, available=True)
+            raise HTTPError(503, "The door service is not running, so there is no camera frame.")
+        frames = web.controller.capture_frames(1, 0.0)
+        if not frames:
+            raise HTTPError(503, "The camera has no picture right now.")
+        image = frames[-1]
+    else:
+        files = uploaded_files("photo")
+        if not files:
+            raise HTTPError(400, "Choose a photograph to test.")
+        try:
+            image = decode_upload(files[0])
+        except ImageError as exc:
+            raise HTTPError(400, str(exc)) from None
+    matches, threshold = recognise(web, image)
+    return web.render("recognize.tpl", title="Test recognition", matches=matches, threshold=threshold,
+                      camera=web.controller is not None)
+
+
+# -- remote unlock --------------------------------------------------------------------------------------
+@app.get("/unlock", access="admin")
+def unlock_confirm():
+    web = current_web()
+    return web.render("unlock.tpl", title="Remote unlock", done=False, available=web.controller is not None)
+
+
+@app.post("/unlock", access="admin")
+def unlock():
+    web = current_web()
+    if web.controller is None:
+        raise HTTPError(503, "The door service is not running, so the door cannot be opened from here.")
+    if form_value("confirm") != "yes":
+        bottle.redirect("/unlock", 303)
+    web.controller.remote_unlock(web.user.username)     # the controller logs it with this name
+    logger.info("web: remote unlock by %r from %s", web.user.username, web.client_addr)
+    return web.render("unlock.tpl", title="Remote unlock", done=True, available=True)
+
+

@@ -10,8 +10,9 @@ import bottle
 from bottle import HTTPError, response
 
 from ..errors import EdgeError
-from .app import Web, form_value, uploaded_files
-from .faces import MAX_PHOTOS, enrol_images, enrol_uploads
+from .context import GuardPlugin, current_web
+from .requests import form_value, uploaded_files
+from .faces import MAX_PHOTOS, Verdict, enrol_images, enrol_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -19,124 +20,145 @@ CAMERA_FRAMES = 5
 CAMERA_SECONDS = 3.0
 
 
-def install(app: bottle.Bottle, web: Web) -> None:
+app = bottle.Bottle()
+app.install(GuardPlugin())
+
+
+def target(user_id: str):
+    web = current_web()
     store = web.store
+    user = store.get_user(user_id)
+    if user is None:
+        raise HTTPError(404, "There is no such user.")
+    return user
 
-    def target(user_id: str):
-        user = store.get_user(user_id)
-        if user is None:
-            raise HTTPError(404, "There is no such user.")
-        return user
 
-    def active_admins(excluding=None) -> list:
-        return [u for u in store.users()
-                if u.role == "admin" and u.status == "active" and u.id != excluding]
+@app.get("/users", access="user")
+def users():
+    web = current_web()
+    store = web.store
+    listed = store.users() if web.is_admin() else [web.user]
+    return web.render("users.tpl", title="Users" if web.is_admin() else "My account", users=listed,
+                      template_counts={u.id: len(u.templates) for u in listed},
+                      new_password=None, user_actions=user_actions)
 
-    @app.get("/users", access="user")
-    def users():
-        listed = store.users() if web.is_admin() else [web.user]
-        return web.render("users.tpl", title="Users" if web.is_admin() else "My account", users=listed,
-                          template_counts={u.id: len(u.templates) for u in listed},
-                          new_password=None, user_actions=user_actions)
 
-    @app.post("/users/<user_id>/<action:re:approve|disable|enable|make-admin|make-member>", access="admin")
-    def change(user_id, action):
-        user, admin = target(user_id), web.user
-        if action in ("disable", "make-member") and user.id == admin.id:
-            raise HTTPError(400, "You cannot disable or demote yourself; ask another administrator.")
-        if action in ("disable", "make-member") and user.role == "admin" and not active_admins(user.id):
-            raise HTTPError(400, "This is the last active administrator; make someone else admin first.")
-        fields = {"approve": {"status": "active"}, "enable": {"status": "active"},
-                  "disable": {"status": "disabled"}, "make-admin": {"role": "admin"},
-                  "make-member": {"role": "member"}}[action]
-        if action == "make-admin" and user.status != "active":
-            fields["status"] = "active"
-        store.update_user(user.id, **fields)
-        if action == "disable":
-            web.sessions.destroy_user(user.id)
-        web.audit("user_changed", user=user.username, action=action, admin=admin.username)
-        web.after_change()
-        web.flash(f"{user.username}: {action.replace('-', ' ')} done.")
-        bottle.redirect("/users", 303)
-
-    @app.post("/users/<user_id>/reset-password", access="admin")
-    def reset_password(user_id):
-        user = target(user_id)
-        password = secrets.token_urlsafe(9)            # shown once to the admin, never logged
-        store.set_password(user.id, password)
+@app.post("/users/<user_id>/<action:re:approve|disable|enable|make-admin|make-member>", access="admin")
+def change(user_id, action):
+    web = current_web()
+    store = web.store
+    user, admin = target(user_id), web.user
+    if action in ("disable", "make-member") and user.id == admin.id:
+        raise HTTPError(400, "You cannot disable or demote yourself; ask another administrator.")
+    # The last-admin rule is the store's, checked inside its write transaction (StoreInputError -> 400).
+    if action in ("make-admin", "make-member"):
+        store.set_role(user.id, action.removeprefix("make-"))
+    else:
+        store.update_user(user.id, status="disabled" if action == "disable" else "active")
+    if action == "disable":
         web.sessions.destroy_user(user.id)
-        web.audit("user_changed", user=user.username, action="reset_password", admin=web.user.username)
-        listed = store.users()
-        return web.render("users.tpl", title="Users", users=listed,
-                          template_counts={u.id: len(u.templates) for u in listed},
-                          new_password=(user.username, password), user_actions=user_actions)
+    web.audit("user_changed", user=user.username, action=action, admin=admin.username)
+    web.after_change()
+    web.flash(f"{user.username}: {action.replace('-', ' ')} done.")
+    bottle.redirect("/users", 303)
 
-    @app.get("/users/<user_id>/delete", access="admin")
-    def delete_confirm(user_id):
-        return web.render("confirm_delete.tpl", title="Delete user", target=target(user_id))
 
-    @app.post("/users/<user_id>/delete", access="admin")
-    def delete(user_id):
-        user = target(user_id)
-        if user.id == web.user.id:
-            raise HTTPError(400, "You cannot delete yourself; ask another administrator.")
-        if form_value("confirm") != "yes":
-            bottle.redirect("/users", 303)
-        store.remove_user(user.id)
-        web.sessions.destroy_user(user.id)
-        web.audit("user_changed", user=user.username, action="delete", admin=web.user.username)
-        web.after_change()
-        web.flash(f"{user.username} was deleted with their face templates.")
+@app.post("/users/<user_id>/reset-password", access="admin")
+def reset_password(user_id):
+    web = current_web()
+    store = web.store
+    user = target(user_id)
+    password = secrets.token_urlsafe(9)            # shown once to the admin, never logged
+    store.set_password(user.id, password)
+    web.sessions.destroy_user(user.id)
+    web.audit("user_changed", user=user.username, action="reset_password", admin=web.user.username)
+    listed = store.users()
+    return web.render("users.tpl", title="Users", users=listed,
+                      template_counts={u.id: len(u.templates) for u in listed},
+                      new_password=(user.username, password), user_actions=user_actions)
+
+
+@app.get("/users/<user_id>/delete", access="admin")
+def delete_confirm(user_id):
+    web = current_web()
+    return web.render("confirm_delete.tpl", title="Delete user", target=target(user_id))
+
+
+@app.post("/users/<user_id>/delete", access="admin")
+def delete(user_id):
+    web = current_web()
+    store = web.store
+    user = target(user_id)
+    if user.id == web.user.id:
+        raise HTTPError(400, "You cannot delete yourself; ask another administrator.")
+    if form_value("confirm") != "yes":
         bottle.redirect("/users", 303)
+    store.remove_user(user.id)
+    web.sessions.destroy_user(user.id)
+    web.audit("user_changed", user=user.username, action="delete", admin=web.user.username)
+    web.after_change()
+    web.flash(f"{user.username} was deleted with their face templates.")
+    bottle.redirect("/users", 303)
 
-    # -- enrolment ------------------------------------------------------------------------------------------
-    def enrol_target(user_id: str):
-        user = target(user_id)
-        if not web.is_admin() and user.id != web.user.id:
-            raise HTTPError(403, "You can enrol only yourself.")
-        return user
 
-    def results(user, verdicts: list, source: str, status: int = 200):
-        response.status = status
-        stored = sum(v.ok for v in verdicts)
-        if stored:
-            web.audit("enrol", user=user.username, source=source, admin=web.user.username,
-                      templates=stored)
-            web.after_change()
-        return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=verdicts,
-                          stored=stored, count=len((store.get_user(user.id) or user).templates),
-                          camera=web.controller is not None)
+# -- enrolment ------------------------------------------------------------------------------------------
+def enrol_target(user_id: str):
+    web = current_web()
+    user = target(user_id)
+    if not web.is_admin() and user.id != web.user.id:
+        raise HTTPError(403, "You can enrol only yourself.")
+    return user
 
-    @app.get("/users/<user_id>/enrol", access="active")
-    def enrol_form(user_id):
-        user = enrol_target(user_id)
-        return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=None, stored=0,
-                          count=len(user.templates), camera=web.controller is not None)
 
-    @app.post("/users/<user_id>/enrol", access="active", heavy=True)
-    def enrol_upload(user_id):
-        user = enrol_target(user_id)
-        files = uploaded_files("photos")
-        if not files:
-            raise HTTPError(400, "Choose one or more photographs to upload.")
-        if len(files) > MAX_PHOTOS:
-            raise HTTPError(400, f"Upload at most {MAX_PHOTOS} photographs at a time.")
-        verdicts = enrol_uploads(web, user, files, "upload")      # one decoded photograph in memory at a time
-        return results(user, verdicts, "upload", 200 if any(v.decoded for v in verdicts) else 400)
+def results(user, verdicts: list[Verdict], source: str, status: int = 200):
+    web = current_web()
+    store = web.store
+    response.status = status
+    stored = sum(v.ok for v in verdicts)
+    if stored:
+        web.audit("enrol", user=user.username, source=source, admin=web.user.username,
+                  templates=stored)
+        web.after_change()
+    return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=verdicts,
+                      stored=stored, count=len((store.get_user(user.id) or user).templates),
+                      camera=web.controller is not None)
 
-    @app.post("/users/<user_id>/enrol/camera", access="active", heavy=True)
-    def enrol_camera(user_id):
-        user = enrol_target(user_id)
-        if web.controller is None:
-            raise HTTPError(503, "The door service is not running, so the camera cannot be used.")
-        try:
-            frames = web.controller.capture_frames(CAMERA_FRAMES, CAMERA_SECONDS)
-        except EdgeError as exc:
-            raise HTTPError(503, f"The camera did not deliver frames: {exc}") from None
-        if not frames:
-            raise HTTPError(503, "The camera did not deliver any frame; check it on the dashboard.")
-        named = [(f"camera frame {i + 1}", frame) for i, frame in enumerate(frames)]
-        return results(user, enrol_images(web, user, named, "camera"), "camera")
+
+@app.get("/users/<user_id>/enrol", access="active")
+def enrol_form(user_id):
+    web = current_web()
+    user = enrol_target(user_id)
+    return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=None, stored=0,
+                      count=len(user.templates), camera=web.controller is not None)
+
+
+@app.post("/users/<user_id>/enrol", access="active", heavy=True)
+def enrol_upload(user_id):
+    web = current_web()
+    user = enrol_target(user_id)
+    files = uploaded_files("photos")
+    if not files:
+        raise HTTPError(400, "Choose one or more photographs to upload.")
+    if len(files) > MAX_PHOTOS:
+        raise HTTPError(400, f"Upload at most {MAX_PHOTOS} photographs at a time.")
+    verdicts = enrol_uploads(web, user, files, "upload")      # one decoded photograph in memory at a time
+    return results(user, verdicts, "upload", 200 if any(v.decoded for v in verdicts) else 400)
+
+
+@app.post("/users/<user_id>/enrol/camera", access="active", heavy=True)
+def enrol_camera(user_id):
+    web = current_web()
+    user = enrol_target(user_id)
+    if web.controller is None:
+        raise HTTPError(503, "The door service is not running, so the camera cannot be used.")
+    try:
+        frames = web.controller.capture_frames(CAMERA_FRAMES, CAMERA_SECONDS)
+    except EdgeError as exc:
+        raise HTTPError(503, f"The camera did not deliver frames: {exc}") from None
+    if not frames:
+        raise HTTPError(503, "The camera did not deliver any frame; check it on the dashboard.")
+    named = [(f"camera frame {i + 1}", frame) for i, frame in enumerate(frames)]
+    return results(user, enrol_images(web, user, named, "camera"), "camera")
 
 
 def user_actions(u, me) -> list[tuple[str, str]]:

@@ -53,8 +53,8 @@ RENEW_CHECK_SECONDS = 12 * 3600   # how often the running page checks that its c
 class _Deadlines:
     """Cuts connections that have not delivered their request headers by their deadline (one thread, ``web-deadline``)."""
 
-    def __init__(self):
-        self._due: dict[object, float] = {}
+    def __init__(self) -> None:
+        self._due: dict[_Connection, float] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="web-deadline", daemon=True)
@@ -286,7 +286,9 @@ class WebServer:
         self._cfg = cfg
         self._app = app
         self._threads = threads
-        self._limits = dict(header_seconds=header_seconds, per_address=per_address, max_connections=max_connections)
+        self._header_seconds = float(header_seconds)
+        self._per_address = int(per_address)
+        self._max_connections = int(max_connections)
         self._server: wsgi.Server | None = None
         self._thread: threading.Thread | None = None
         self.host = cfg.web.host
@@ -311,10 +313,11 @@ class WebServer:
         if self._thread is not None:
             raise RuntimeError("web server already started")
         server = _Server((self.host, self.port), self._app, numthreads=self._threads,
-                         server_name="edge-face", shutdown_timeout=2, **self._limits)
+                         server_name="edge-face", shutdown_timeout=2, header_seconds=self._header_seconds,
+                         per_address=self._per_address, max_connections=self._max_connections)
         # No cheroot body limit: the app refuses oversized uploads itself (413, before reading the body,
         # with the site's page and headers), and cheroot closes the connection on 413 without draining it.
-        server.error_log = _cheroot_log
+        server.error_log = _cheroot_log  # type: ignore[method-assign]  # cheroot's documented hook
         if self.https:
             cert, key, self.fingerprint = ensure_certificate(self._cfg.state_dir, self.host)
             self._cert_in_memory = str(cert).startswith("/proc/")

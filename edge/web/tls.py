@@ -103,7 +103,8 @@ def _load_valid(cert_path: Path, key_path: Path) -> x509.Certificate | None:
         logger.warning("web: the TLS certificate or key in %s is unreadable (%s); making a new one",
                     cert_path.parent, type(exc).__name__)
         return None
-    if cert.public_key().public_numbers() != key.public_key().public_numbers():
+    spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    if cert.public_key().public_bytes(*spki) != key.public_key().public_bytes(*spki):
         logger.warning("web: the TLS key does not match the certificate; making a new pair")
         return None
     if cert.not_valid_after_utc <= dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=RENEW_DAYS):

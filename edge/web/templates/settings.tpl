@@ -4,15 +4,16 @@
 % end
 <form method="post" action="/settings" class="card">
   <input type="hidden" name="csrf_token" value="{{csrf_token}}">
-  % for key, label, kind, help in fields:
-  <label>{{label}}
+  % for row in fields:
+  % key = row.name
+  <label>{{row.label}}
     <input name="{{key}}" value="{{values.get(key, '')}}" inputmode="decimal"
            {{!'aria-invalid="true"' if errors.get(key) else ''}}>
   </label>
   % if errors.get(key):
   <span class="field-error">{{errors[key]}}</span>
   % end
-  <span class="help">{{help}}{{' (model default %.3f)' % model_threshold if key == 'threshold' and model_threshold is not None else ''}}</span>
+  <span class="help">{{row.help}}{{' (model default %.3f)' % model_threshold if key == 'threshold' and model_threshold is not None else ''}}</span>
   % end
   <button type="submit">Save settings</button>
 </form>
