@@ -172,19 +172,20 @@ class DoorLoop:
         if kind == "grant" and refusal:
             self.door.signal_deny()
             log.warning("DENY %s: %s", name, refusal)
-            self._remember("deny", name, decision.score)
-            self.record("deny", user=name, similarity=decision.score, decision="deny", reason=refusal)
+            self._remember("deny", name, decision.score, decision.user_id)
+            self.record("deny", user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
+                        reason=refusal)
             return FrameResult(decision, candidate, "deny", name, refusal)
         if kind == "grant":
             seconds = self.door.unlock(reason=f"grant {name}")
-            self._remember("grant", name, decision.score)
+            self._remember("grant", name, decision.score, decision.user_id)
             log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", name, decision.score,
                      decision.votes, decision.frames, seconds)
-            self.record("grant", user=name, similarity=decision.score, decision="grant", votes=decision.votes,
-                        frames=decision.frames)
+            self.record("grant", user=name, user_id=decision.user_id, similarity=decision.score, decision="grant",
+                        votes=decision.votes, frames=decision.frames)
             return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds)
         self.door.signal_deny()
-        self._remember(kind, name, decision.score)
+        self._remember(kind, name, decision.score, decision.user_id if kind == "deny" else None)
         if kind == "lockout":
             log.warning("LOCKOUT: %s", decision.reason)
             self.record("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
@@ -197,8 +198,9 @@ class DoorLoop:
                 and candidate is not None:
             photo = self.archive.keep(candidate.crop)
         user = name if kind == "deny" else None
+        ids = {"user_id": decision.user_id} if kind == "deny" and decision.user_id else {}
         self.record(kind, user=user, similarity=decision.score, decision="deny", reason=decision.reason,
-                    **({"photo": photo} if photo else {}))
+                    **ids, **({"photo": photo} if photo else {}))
         return FrameResult(decision, candidate, kind, user, decision.reason, photo=photo)
 
     # ------------------------------------------------------------------ records
@@ -208,9 +210,9 @@ class DoorLoop:
         user = self.store.get_user(user_id)
         return user.username if user is not None else user_id
 
-    def _remember(self, kind: str, name: str | None, score: float | None) -> None:
+    def _remember(self, kind: str, name: str | None, score: float | None, user_id: str | None = None) -> None:
         self.last_decision = LastDecision(kind=kind, user=name, time=self.wall_clock(),
-                                          similarity=None if score is None else round(score, 3))
+                                          similarity=None if score is None else round(score, 3), user_id=user_id)
 
     def remote_unlock(self, admin_username: str) -> float:
         seconds = self.door.unlock(reason=f"remote unlock by {admin_username}")

@@ -29,6 +29,7 @@ class LastDecision:
     user: str | None        # user name (an admin's for remote_unlock)
     similarity: float | None
     time: float             # wall clock
+    user_id: str | None = None   # whose decision it was: a member sees only their own
 
 
 @dataclass(frozen=True)

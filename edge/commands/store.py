@@ -226,7 +226,7 @@ def cmd_user_add(args) -> int:
     user = store.add_user(username=args.username, email=args.email, password=password,
                           display_name=args.display_name, role=args.role,
                           status="active" if args.active else "pending")
-    _audit(access_log, "user_changed", user.username, action="added", role=user.role, status=user.status)
+    _audit(access_log, "user_changed", user.username, user_id=user.id, action="added", role=user.role, status=user.status)
     print(f"added {user.username} ({user.role}, {user.status}), id {user.id}")
     return 0
 
@@ -277,7 +277,7 @@ def _set_status(args, status: str) -> int:
     cfg, store, access_log = _open(args)
     user = store.user(args.user)
     user = store.update_user(user.id, status=status)
-    _audit(access_log, "user_changed", user.username, action=status)
+    _audit(access_log, "user_changed", user.username, user_id=user.id, action=status)
     print(f"{user.username} is now {status}")
     return 0
 
@@ -293,7 +293,7 @@ def cmd_user_enable(args) -> int:
 def cmd_user_role(args) -> int:
     cfg, store, access_log = _open(args)
     user = store.set_role(store.user(args.user).id, args.role)   # refuses to demote the last active admin
-    _audit(access_log, "user_changed", user.username, action=f"make-{args.role}")
+    _audit(access_log, "user_changed", user.username, user_id=user.id, action=f"make-{args.role}")
     print(f"{user.username} is now {user.role} ({user.status})")
     return 0
 
@@ -301,7 +301,7 @@ def cmd_user_role(args) -> int:
 def cmd_user_remove(args) -> int:
     cfg, store, access_log = _open(args)
     user = store.remove_user(store.user(args.user).id)
-    _audit(access_log, "user_changed", user.username, action="removed", templates=len(user.templates))
+    _audit(access_log, "user_changed", user.username, user_id=user.id, action="removed", templates=len(user.templates))
     print(f"removed {user.username} and {len(user.templates)} face template(s)")
     return 0
 
@@ -310,7 +310,7 @@ def cmd_user_password(args) -> int:
     cfg, store, access_log = _open(args)
     user = store.user(args.user)
     store.set_password(user.id, _read_password(args))
-    _audit(access_log, "user_changed", user.username, action="password")
+    _audit(access_log, "user_changed", user.username, user_id=user.id, action="password")
     print(f"password of {user.username} changed")
     return 0
 
@@ -341,7 +341,7 @@ def cmd_enroll(args) -> int:
         else:
             print(f"{r.name}: rejected: {'; '.join(r.reasons)}")
     accepted = sum(r.ok for r in results)
-    _audit(access_log, "enrol", user.username, accepted=accepted, rejected=len(args.images) - accepted)
+    _audit(access_log, "enrol", user.username, user_id=user.id, accepted=accepted, rejected=len(args.images) - accepted)
     if not accepted:
         print(f"no photograph was accepted for {user.username}", file=sys.stderr)
         return 1

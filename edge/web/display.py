@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from typing import Any
 
 from ..accesslog import safe_cell, write_csv
 from ..status import Status
@@ -35,11 +36,14 @@ def format_similarity(value) -> str:
     return f"{value:.3f}" if isinstance(value, (int, float)) else ""
 
 
-def recent_events(log, *, kinds=None, user=None, limit=10) -> list[dict]:
-    """The newest ``limit`` events (newest first), optionally of some kinds or one user."""
+def recent_events(log, *, kinds=None, user=None, limit=10, owner=None) -> list[dict]:
+    """The newest ``limit`` events (newest first), optionally of some kinds, one user name, or one ``owner``
+    (a User: :func:`is_own`)."""
     out = []
     for event in log.events(user=user or None, newest_first=True):
         if kinds and event.get("kind") not in kinds:
+            continue
+        if owner is not None and not is_own(event, owner):
             continue
         out.append(event)
         if len(out) == limit:
@@ -48,14 +52,17 @@ def recent_events(log, *, kinds=None, user=None, limit=10) -> list[dict]:
 
 
 def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date | None = None,
-                  date_to: dt.date | None = None) -> list[dict]:
-    """All matching events, newest first. ``result`` is an event kind (grant, deny, ...)."""
+                  date_to: dt.date | None = None, owner: Any = None) -> list[dict]:
+    """All matching events, newest first. ``result`` is an event kind (grant, deny, ...); ``owner``: only the
+    events of that User (:func:`is_own`), what a member may see."""
     since = None
     if date_from is not None:
         since = dt.datetime.combine(date_from, dt.time.min).astimezone()
     out = []
     for event in log.events(since=since, user=user or None):
         if user and event.get("user") != user:
+            continue
+        if owner is not None and not is_own(event, owner):
             continue
         if result and event.get("kind") != result:
             continue
@@ -78,8 +85,11 @@ def events_csv(events: list[dict]) -> str:
     return buf.getvalue()
 
 
-def status_rows(status: Status) -> dict[str, str]:
-    """The daemon's :class:`~edge.status.Status` in the dashboard's words (label -> text)."""
+def status_rows(status: Status, viewer: Any = None) -> dict[str, str]:
+    """The daemon's :class:`~edge.status.Status` in the dashboard's words (label -> text).
+
+    ``viewer``: the logged-in user; a member (not an admin) sees the last decision only if it was their own, and
+    neither the pins nor the user count (issue 11: members never see other people's decisions)."""
     cam = status.camera
     camera = cam.state if cam.state != "running" else f"running ({cam.source}, {cam.fps:.0f} fps)"
     if cam.state == "retrying":
@@ -92,10 +102,23 @@ def status_rows(status: Status) -> dict[str, str]:
     pins = ", ".join(f"{p.name} GPIO{p.pin} {p.state}" for p in status.pins)
     last_text = "none yet"
     last = status.last_decision
+    member = viewer is not None and getattr(viewer, "role", "member") != "admin"
+    if last is not None and member and last.user_id != viewer.id:
+        last = None
     if last is not None:
         when = dt.datetime.fromtimestamp(last.time).strftime("%H:%M:%S")
         score = f" ({last.similarity:.3f})" if last.similarity is not None else ""
         last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
+    if member:
+        return {"camera": camera, "door": door, "fps": f"{status.fps:.1f}", "your_last_visit": last_text}
     return {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
             "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
             "model": status.model}
+
+
+def is_own(event: dict, user: Any) -> bool:
+    """Whether ``event`` is about ``user``: by user id; an event written before ids were recorded counts only if
+    it names the user and is not older than the account (a new account must not inherit a deleted one's events)."""
+    if event.get("user_id"):
+        return event["user_id"] == user.id
+    return event.get("user") == user.username and float(event.get("time") or 0) >= user.created

@@ -88,7 +88,7 @@ def signup():
             errors["form"] = str(exc)
     if errors:
         return signup_page(400, errors, username=username, email=email)
-    web.audit("user_changed", user=user.username, action="signup", role=user.role, status=user.status,
+    web.audit("user_changed", user=user.username, user_id=user.id, action="signup", role=user.role, status=user.status,
               source=web.client_addr)
     logger.info("web: new %s account %r (%s)", user.role, user.username, user.status)
     web.after_change()
@@ -174,7 +174,7 @@ def change_password():
             locked_page(wait)
         if store.check_password(user.username, current) is None:
             problem = "The current password is wrong."
-            web.audit("login_failed", user=user.username, source=web.client_addr, action="password_change")
+            web.audit("login_failed", user=user.username, user_id=user.id, source=web.client_addr, action="password_change")
             if web.throttle.failure(user.id, web.client_addr):
                 locked_page(web.throttle.wait(user.id, web.client_addr))
     if problem:
@@ -182,7 +182,7 @@ def change_password():
     store.set_password(user.id, new)
     web.sessions.destroy_user(user.id)          # every other browser must log in again
     web.start_session(user)
-    web.audit("user_changed", user=user.username, action="password_changed", admin=user.username)
+    web.audit("user_changed", user=user.username, user_id=user.id, action="password_changed", admin=user.username)
     web.flash("Your password was changed.")
     bottle.redirect("/users", 303)
 
@@ -192,14 +192,17 @@ def change_password():
 def home():
     web = current_web()
     status = None
+    me = web.user
+    if me.status != "active":     # a pending or disabled account sees its own status, nothing of the door
+        return web.render("home.tpl", title="Dashboard", status=None, events=[], format_time=format_time)
     if web.controller is not None:
         try:
-            status = status_rows(web.controller.status())
+            status = status_rows(web.controller.status(), viewer=me)
         except Exception:
             logger.exception("web: controller.status() failed")
             status = {"error": "the service did not answer"}
-    only = None if web.is_admin() else web.user.username
-    events = recent_events(web.log, kinds=("grant", "deny", "unknown"), user=only, limit=10)
+    owner = None if web.is_admin() else me
+    events = recent_events(web.log, kinds=("grant", "deny", "unknown"), owner=owner, limit=10)
     return web.render("home.tpl", title="Dashboard", status=status, events=events, format_time=format_time)
 
 

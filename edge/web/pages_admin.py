@@ -43,14 +43,15 @@ def log_query():
     web = current_web()
     q = request.query
     user = q.getunicode("user", "") or ""
+    owner = None
     if not web.is_admin():
-        user = web.user.username              # members see only their own events
+        user, owner = "", web.user            # members see only their own events (by user id)
     result = q.getunicode("result", "") or ""
     if result and result not in EVENT_KINDS:
         raise HTTPError(400, "result: choose one of the listed kinds.")
     date_from = _date(q.getunicode("from", "") or "", "from")
     date_to = _date(q.getunicode("to", "") or "", "to")
-    events = filter_events(web.log, user=user, result=result, date_from=date_from, date_to=date_to)
+    events = filter_events(web.log, user=user, result=result, date_from=date_from, date_to=date_to, owner=owner)
     filters = {"user": user, "result": result, "from": q.getunicode("from", "") or "",
                "to": q.getunicode("to", "") or ""}
     return events, filters

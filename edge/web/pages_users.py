@@ -57,7 +57,7 @@ def change(user_id, action):
         store.update_user(user.id, status="disabled" if action == "disable" else "active")
     if action == "disable":
         web.sessions.destroy_user(user.id)
-    web.audit("user_changed", user=user.username, action=action, admin=admin.username)
+    web.audit("user_changed", user=user.username, user_id=user.id, action=action, admin=admin.username)
     web.after_change()
     web.flash(f"{user.username}: {action.replace('-', ' ')} done.")
     bottle.redirect("/users", 303)
@@ -71,7 +71,7 @@ def reset_password(user_id):
     password = secrets.token_urlsafe(9)            # shown once to the admin, never logged
     store.set_password(user.id, password)
     web.sessions.destroy_user(user.id)
-    web.audit("user_changed", user=user.username, action="reset_password", admin=web.user.username)
+    web.audit("user_changed", user=user.username, user_id=user.id, action="reset_password", admin=web.user.username)
     listed = store.users()
     return web.render("users.tpl", title="Users", users=listed,
                       template_counts={u.id: len(u.templates) for u in listed},
@@ -95,7 +95,7 @@ def delete(user_id):
         bottle.redirect("/users", 303)
     store.remove_user(user.id)
     web.sessions.destroy_user(user.id)
-    web.audit("user_changed", user=user.username, action="delete", admin=web.user.username)
+    web.audit("user_changed", user=user.username, user_id=user.id, action="delete", admin=web.user.username)
     web.after_change()
     web.flash(f"{user.username} was deleted with their face templates.")
     bottle.redirect("/users", 303)
@@ -116,7 +116,7 @@ def results(user, verdicts: list[Verdict], source: str, status: int = 200):
     response.status = status
     stored = sum(v.ok for v in verdicts)
     if stored:
-        web.audit("enrol", user=user.username, source=source, admin=web.user.username,
+        web.audit("enrol", user=user.username, user_id=user.id, source=source, admin=web.user.username,
                   templates=stored)
         web.after_change()
     return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=verdicts,

@@ -1,7 +1,10 @@
 % rebase('layout.tpl', title=title)
-% if user.status != 'active':
+% if user.status == 'pending':
 <p class="note">Your account is waiting for approval by an administrator. Until then you cannot enrol or open the door.</p>
+% elif user.status != 'active':
+<p class="note">Your account is disabled. Ask an administrator if you think this is a mistake.</p>
 % end
+% if user.status == 'active':
 <section class="grid">
   <div class="card">
     <h2>Door service</h2>
@@ -43,3 +46,4 @@
   </table>
   % end
 </section>
+% end
