@@ -146,6 +146,10 @@ class StoreConfig:
     passphrase_file: str = _opt("", doc="File holding the passphrase when key_source = passphrase.")
     log_max_bytes: int = _opt(1_048_576, min=4096, max=1 << 30)
     log_keep: int = _opt(5, min=1, max=100)
+    low_disk_mb: float = _opt(200.0, min=0.0, max=1_000_000.0,
+                              doc="Warn (doctor, dashboard) when less than this many MiB are free.")
+    log_pending_events: int = _opt(1000, min=0, max=100_000,
+                                   doc="Events kept in memory while the disk is full (0: none).")
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,7 @@ class WebConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    names: bool = _opt(False, doc="Put user names in the journal (default: user ids only).")
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,9 @@ class Controller(Protocol):
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]: ...
 
-    def remote_unlock(self, admin_username: str) -> None:
-        """Open the door once; logged with the admin's name."""
+    def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
+                      address: str | None = None) -> None:
+        """Open the door once; logged with the admin's name, id and client address."""
         ...
 
     def reload(self) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from .errors import DiskFullError
 
 DISK_FULL_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT))
-LOW_DISK_MB = 200.0          # default warning threshold (doctor and dashboard)
 
 
 def is_disk_full(exc: BaseException) -> bool:

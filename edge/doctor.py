@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import config as _config
-from .diskspace import LOW_DISK_MB, free_bytes, human_size
+from .diskspace import free_bytes, human_size
 from .errors import EdgeError
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,9 @@ class Doctor:
                  config_error: str | None = None, now: Callable[[], float] = time.time,
                  dev_dir: str | os.PathLike = "/dev", command: Callable[..., subprocess.CompletedProcess] | None = None,
                  service_active: bool | None = None, picamera2_class=None, camera_timeout: float | None = None,
-                 low_disk_mb: float = LOW_DISK_MB):
+                 low_disk_mb: float | None = None):
         self.cfg = cfg
-        self.low_disk_mb = float(low_disk_mb)
+        self.low_disk_mb = float(cfg.store.low_disk_mb if low_disk_mb is None else low_disk_mb)
         self.config_path = config_path
         self.config_error = config_error
         self.now = now

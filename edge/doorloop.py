@@ -29,6 +29,7 @@ from .config import Config
 from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
 from .events import EventHub
 from .recognition.match import Ranker
+from .lognames import journal_name
 from .status import LastDecision
 from .unknown_faces import UnknownFaceArchive
 
@@ -171,15 +172,16 @@ class DoorLoop:
         name = self._user_name(decision.user_id)
         if kind == "grant" and refusal:
             self.door.signal_deny()
-            log.warning("DENY %s: %s", name, refusal)
+            log.warning("DENY %s: %s", journal_name(self.cfg, decision.user_id, name), refusal)
             self._remember("deny", name, decision.score, decision.user_id)
             self.record("deny", user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
                         reason=refusal)
             return FrameResult(decision, candidate, "deny", name, refusal)
         if kind == "grant":
-            seconds = self.door.unlock(reason=f"grant {name}")
+            who = journal_name(self.cfg, decision.user_id, name)
+            seconds = self.door.unlock(reason=f"grant {who}")
             self._remember("grant", name, decision.score, decision.user_id)
-            log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", name, decision.score,
+            log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", who, decision.score,
                      decision.votes, decision.frames, seconds)
             self.record("grant", user=name, user_id=decision.user_id, similarity=decision.score, decision="grant",
                         votes=decision.votes, frames=decision.frames)
@@ -191,8 +193,9 @@ class DoorLoop:
             self.record("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
                         seconds=self.policy.lockout_seconds)
             return FrameResult(decision, candidate, "lockout", None, decision.reason)
-        log.info("%s %s (best similarity %.3f): %s", kind.upper(), name or "-", decision.score or -1,
-                 decision.reason)
+        log.info("%s %s (best similarity %.3f): %s", kind.upper(),
+                 journal_name(self.cfg, decision.user_id if kind == "deny" else None, name),
+                 decision.score or -1, decision.reason)     # the reason names users by id only
         photo = None
         if kind == "unknown" and self.cfg.decision.keep_unknown_photos and self.archive is not None \
                 and candidate is not None:
@@ -214,11 +217,15 @@ class DoorLoop:
         self.last_decision = LastDecision(kind=kind, user=name, time=self.wall_clock(),
                                           similarity=None if score is None else round(score, 3), user_id=user_id)
 
-    def remote_unlock(self, admin_username: str) -> float:
-        seconds = self.door.unlock(reason=f"remote unlock by {admin_username}")
-        self._remember("remote_unlock", admin_username, None)
-        log.info("REMOTE UNLOCK by %s for %.1f s", admin_username, seconds)
-        self.record("remote_unlock", user=admin_username, decision="grant", source="web")
+    def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
+                      address: str | None = None) -> float:
+        who = journal_name(self.cfg, admin_id, admin_username) if admin_id else \
+            journal_name(self.cfg, None, admin_username) if self.cfg.logging.names else "an administrator"
+        seconds = self.door.unlock(reason=f"remote unlock by {who}")
+        self._remember("remote_unlock", admin_username, None, admin_id)
+        log.info("REMOTE UNLOCK by %s from %s for %.1f s", who, address or "?", seconds)
+        extra: dict[str, Any] = {k: v for k, v in (("user_id", admin_id), ("address", address)) if v}
+        self.record("remote_unlock", user=admin_username, decision="grant", source="web", **extra)
         return seconds
 
     def record(self, kind: str, *, user: str | None = None, similarity: float | None = None,
@@ -243,3 +250,4 @@ class DoorLoop:
         if len(seen) < 2:
             return 0.0
         return (len(seen) - 1) / max(seen[-1] - seen[0], 1e-6)
+

@@ -46,6 +46,7 @@ from . import config as _config
 from .camera import CameraFeed, source_from_config
 from .config import check_runtime
 from .decision import Decider, Decision, Policy
+from .diskspace import free_bytes
 from .door import Door, make_pin_factory
 from .doorloop import DoorLoop, FrameResult
 from .errors import EdgeError, SettingError
@@ -115,7 +116,8 @@ class DoorService:
         from .store import Store
 
         store = Store.open(cfg, allow_backup=True)  # first: a missing database is the likeliest problem
-        access_log = AccessLog.open(cfg, keyring=store.keyring)
+        # a full disk must not stop the door: events wait in memory and are written when space returns
+        access_log = AccessLog.open(cfg, keyring=store.keyring, pending_limit=cfg.store.log_pending_events)
         engine = FaceEngine.from_config(cfg)
         try:
             return cls(cfg, engine=engine, store=store, log_=access_log, config_path=config_path, **options)
@@ -253,6 +255,10 @@ class DoorService:
         cam = self.feed.state()
         door = self.door.status()
         decider = self.loop.decider.status(self.clock())
+        try:
+            free: float | None = free_bytes(self.cfg.state_dir) / (1024 * 1024)
+        except OSError:
+            free = None
         return Status(
             camera=CameraStatus(state=cam["state"], source=cam["source"], fps=cam["fps"], error=cam["error"],
                                 retry_in=cam["retry_in"], frames=cam["frames"]),
@@ -261,7 +267,10 @@ class DoorService:
             simulated_pins=self.door.simulated, fps=round(self.loop.fps(), 1),
             last_decision=self.loop.last_decision, users=self.loop.user_count, model=self.engine.model_id,
             uptime_seconds=round(self.wall_clock() - self.started_at),
-            cooldown_seconds=decider["cooldown_seconds"], locked_faces=decider["locked_faces"])
+            cooldown_seconds=decider["cooldown_seconds"], locked_faces=decider["locked_faces"],
+            disk_free_mb=round(free, 1) if free is not None else None,
+            disk_low=free is not None and free < self.cfg.store.low_disk_mb,
+            log_pending=self.access_log.pending if self.access_log is not None else 0)
 
     def snapshot_jpeg(self) -> bytes | None:
         """The latest frame as JPEG, with the face being judged outlined; None without a camera."""
@@ -297,8 +306,9 @@ class DoorService:
                 frames.append(frame.copy())
         return frames
 
-    def remote_unlock(self, admin_username: str) -> None:
-        self.loop.remote_unlock(admin_username)
+    def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
+                      address: str | None = None) -> None:
+        self.loop.remote_unlock(admin_username, admin_id=admin_id, address=address)
 
     # ------------------------------------------------------------------ running
     def start(self) -> "DoorService":
@@ -378,6 +388,11 @@ class DoorService:
                     self.reload()
             except Exception:
                 log.exception("database refresh failed; keeping the gallery in memory")
+            if self.access_log is not None and self.access_log.pending:
+                try:
+                    self.access_log.flush_pending()      # space again? write what waited, with its times
+                except Exception:
+                    log.exception("access log: writing the delayed events failed")
             if watchdog and self.clock() - self._heartbeat < alive_for:
                 self.notifier.watchdog()
             line = self.status_line()

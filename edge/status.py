@@ -47,3 +47,6 @@ class Status:
     uptime_seconds: float
     cooldown_seconds: float = 0.0   # left of the cooldown after a grant
     locked_faces: int = 0           # faces locked out right now
+    disk_free_mb: float | None = None   # free space where the database and log live
+    disk_low: bool = False          # below [store] low_disk_mb
+    log_pending: int = 0            # access log events waiting in memory for disk space

@@ -174,3 +174,38 @@ def test_doctor_warns_below_the_threshold_and_fails_on_a_full_disk(disk, tmp_pat
     disk.fill()
     found = Doctor(cfg).run(("disk",))[0]
     assert found.status == FAILED and "0 bytes free" in found.reason
+
+
+def test_the_door_service_starts_on_a_full_disk_and_the_dashboard_says_so(disk, engine, faces_dir, tmp_path):
+    import cv2
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.camera import FolderSource
+    from edge.config import Config
+    from edge.service import DoorService
+    from edge.web.display import status_rows
+
+    cfg, store, log = make_backend(disk.path / "state", bcrypt_rounds=4, host="127.0.0.1", port=0)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    cv2.imwrite(str(frames / "0.jpg"), cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama.jpg")))
+    cfg = cfg.replace("store", low_disk_mb=50.0)
+    disk.fill()
+    svc = DoorService.from_config(cfg, source=FolderSource(folder=frames, fps=5), pin_factory=MockFactory(),
+                                  web=True).start()
+    try:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", svc._web_server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                assert tls.recv(64).startswith(b"HTTP/1.1 200")
+        status = svc.status()
+        assert status.disk_low and status.log_pending >= 1                # service_start waits in memory
+        rows = status_rows(status)
+        assert "LOW" in rows["disk"] and "events wait" in rows["access_log"]
+        disk.free()
+        assert svc.access_log.flush_pending() == 0
+    finally:
+        svc.close()
+    assert "service_start" in [e["kind"] for e in AccessLog(cfg.state_dir / "access.log", log.keyring).events()]

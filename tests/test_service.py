@@ -134,6 +134,30 @@ def test_enrolled_person_opens_the_door(tmp_path, cast, engine):
     assert factory.pin(cfg.door.green_led_pin).states[1].state is True
 
 
+@pytest.mark.parametrize("names", [False, True])
+def test_the_journal_names_people_by_id_unless_configured(tmp_path, cast, engine, caplog, names):
+    """Issue 11, item 10: journald kept "GRANT <name>" in plain text next to the encrypted access log."""
+    import logging
+
+    person = cast["enrolled"][0]
+    cfg, store, log = make_backend(tmp_path, cast, engine, logging={"names": names}, **FAST)
+    user = store.find_user(person["name"].lower())
+    folder = write_frames(tmp_path / "cam", person["probe"], repeat=4)
+    factory = MockFactory()
+    caplog.set_level(logging.DEBUG)
+    svc = make_service(cfg, store, log, engine, FolderSource(folder=folder, fps=15), factory).start()
+    try:
+        assert wait_until(lambda: factory.pin(RELAY).state, timeout=30), "the enrolled person was not let in"
+        svc.remote_unlock("boss", admin_id="a1b2", address="192.0.2.9")
+    finally:
+        svc.close()
+    journal = caplog.text
+    assert ("GRANT " + user.username in journal) is names
+    assert (user.username in journal) is names and ("boss" in journal) is names
+    assert f"user {user.id}" in journal or names
+    assert [e["user"] for e in log.events(kind="grant")] == [user.username]     # the encrypted log keeps it
+
+
 def test_strangers_never_open_the_door(tmp_path, cast, engine):
     cfg, store, log = make_backend(tmp_path, cast, engine, **FAST)
     folder = write_frames(tmp_path / "cam", cast["strangers"], repeat=8)  # each stays ~0.5 s at 15 fps

@@ -475,11 +475,26 @@ def test_remote_unlock_needs_confirmation_and_is_logged_with_the_admin(with_daem
     assert "Yes, unlock the door" in admin.get("/unlock").text
     post(admin, "/unlock", page="/unlock")                                  # no confirmation: nothing
     assert controller.unlocked_by == []
-    page = post(admin, "/unlock", {"confirm": "yes"}, status=200, page="/unlock")
+    page = post(admin, "/unlock", {"confirm": "yes", "password": PASSWORD}, status=200, page="/unlock")
     assert "was unlocked" in page.text and controller.unlocked_by == ["root"]
     assert [e["user"] for e in log.events(kind="remote_unlock")] == ["root"]
-    post(mia, "/unlock", {"confirm": "yes"}, status=403)
+    post(mia, "/unlock", {"confirm": "yes", "password": PASSWORD}, status=403)
     assert controller.unlocked_by == ["root"]
+
+
+def test_remote_unlock_asks_for_the_password_records_the_address_and_is_rate_limited(with_daemon):
+    """Issue 11, item 8: a session left open was enough to open the door any number of times, and the access
+    log did not say from where."""
+    store, log, controller, admin, mia = with_daemon
+    page = post(admin, "/unlock", {"confirm": "yes", "password": "not my password"}, status=403, page="/unlock")
+    assert "not your password" in page.text and controller.unlocked_by == []
+    post(admin, "/unlock", {"confirm": "yes"}, status=403, page="/unlock")
+    assert controller.unlocked_by == []
+    codes = [post(admin, "/unlock", {"confirm": "yes", "password": PASSWORD}, page="/unlock",
+                  status="*").status_int for _ in range(6)]
+    assert codes == [200] * 5 + [429]
+    event = log.events(kind="remote_unlock", newest_first=True).__next__()
+    assert event["address"] == admin.extra_environ["REMOTE_ADDR"] and event["user_id"] == store.find_user("root").id
 
 
 def test_without_a_daemon_the_pages_say_so(site):

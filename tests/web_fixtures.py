@@ -71,10 +71,11 @@ class ControllerDouble:
         self.captures.append((count, seconds))
         return [] if self.frame is None else [self.frame.copy() for _ in range(count)]
 
-    def remote_unlock(self, admin_username: str) -> None:
+    def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
+                      address: str | None = None) -> None:
         with self._lock:
             self.unlocked_by.append(admin_username)
-        self.log.append("remote_unlock", user=admin_username, source="web")
+        self.log.append("remote_unlock", user=admin_username, user_id=admin_id, address=address, source="web")
 
     def reload(self) -> None:
         self.reloads += 1

@@ -19,6 +19,7 @@ from ..errors import EdgeError
 from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .heavy import HeavyGate
+from .ratelimit import RateLimit
 from .requests import form_value, sentence
 from .sessions import SessionStore
 from .throttle import LoginThrottle
@@ -52,6 +53,8 @@ class Web:
                                       max_delay=cfg.web.login_lock_minutes * 60)
         self.csrf = CsrfGuard()
         self.heavy = HeavyGate(slots=1)              # photographs decoded and judged: one request at a time
+        self.unlock_limit = RateLimit(events=5, seconds=600)      # remote unlocks per administrator
+        self.signup_limit = RateLimit(events=3, seconds=3600)     # new accounts per client address
         prefix = "__Host-" if self.https else ""     # __Host- cookies need Secure, Path=/ and no Domain
         self.session_cookie = prefix + "edge_session"
         self.pre_cookie = prefix + "edge_pre"

@@ -111,9 +111,15 @@ def status_rows(status: Status, viewer: Any = None) -> dict[str, str]:
         last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
     if member:
         return {"camera": camera, "door": door, "fps": f"{status.fps:.1f}", "your_last_visit": last_text}
-    return {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
+    rows = {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
             "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
             "model": status.model}
+    if status.disk_free_mb is not None:
+        rows["disk"] = f"{status.disk_free_mb:.0f} MiB free" + \
+            (" - LOW: free some space before the database and access log cannot be saved" if status.disk_low else "")
+    if status.log_pending:
+        rows["access_log"] = f"the disk is full: {status.log_pending} events wait in memory to be written"
+    return rows
 
 
 def is_own(event: dict, user: Any) -> bool:

@@ -10,6 +10,7 @@ import bottle
 from bottle import HTTPError, HTTPResponse, response
 
 from ..errors import EdgeError
+from ..lognames import journal_name
 from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
 from .context import GuardPlugin, current_web
 from .requests import form_value
@@ -90,7 +91,8 @@ def signup():
         return signup_page(400, errors, username=username, email=email)
     web.audit("user_changed", user=user.username, user_id=user.id, action="signup", role=user.role, status=user.status,
               source=web.client_addr)
-    logger.info("web: new %s account %r (%s)", user.role, user.username, user.status)
+    logger.info("web: new %s account %s (%s)", user.role, journal_name(web.cfg, user.id, user.username),
+                user.status)
     web.after_change()
     web.start_session(user)
     web.flash("Welcome! You are the administrator of this door." if user.role == "admin" else
@@ -148,7 +150,7 @@ def login():
         return login_page(200, "Wrong username or password.", name)
     web.throttle.success(account_key, addr_key)   # (disabled accounts never get here: check_password refuses them)
     web.start_session(user)
-    logger.info("web: %r logged in from %s", user.username, web.client_addr)
+    logger.info("web: %s logged in from %s", journal_name(web.cfg, user.id, user.username), web.client_addr)
     bottle.redirect("/home", 303)
 
 

@@ -13,6 +13,7 @@ from bottle import HTTPError, request, response
 from ..accesslog import EVENT_KINDS
 from ..config import RUNTIME_SETTINGS
 from ..errors import ImageError, SettingError
+from ..lognames import journal_name
 from ..store import StoreInputError
 from .context import GuardPlugin, current_web
 from .requests import form_value, uploaded_files
@@ -174,8 +175,25 @@ def unlock():
         raise HTTPError(503, "The door service is not running, so the door cannot be opened from here.")
     if form_value("confirm") != "yes":
         bottle.redirect("/unlock", 303)
-    web.controller.remote_unlock(web.user.username)     # the controller logs it with this name
-    logger.info("web: remote unlock by %r from %s", web.user.username, web.client_addr)
+    me, address = web.user, web.client_addr
+    # the admin's password again: a session left open on a shared computer must not open the door
+    wait = web.throttle.wait(me.id, address)
+    if wait:
+        raise HTTPError(429, f"Too many wrong passwords. Try again in {math.ceil(wait)} seconds.",
+                        headers={"Retry-After": str(math.ceil(wait))})
+    if web.store.check_password(me.username, form_value("password")) is None:
+        web.throttle.failure(me.id, address)
+        web.audit("login_failed", user=me.username, user_id=me.id, source=address, action="remote_unlock")
+        response.status = 403
+        return web.render("unlock.tpl", title="Remote unlock", done=False, available=True,
+                          error="That is not your password; the door stays locked.")
+    wait = web.unlock_limit.take(me.id)            # counts only unlocks that would happen
+    if wait:
+        raise HTTPError(429, f"The door was opened from here {web.unlock_limit.events} times in the last "
+                             f"{web.unlock_limit.seconds / 60:g} minutes; try again in {math.ceil(wait)} seconds.",
+                        headers={"Retry-After": str(math.ceil(wait))})
+    web.controller.remote_unlock(me.username, admin_id=me.id, address=address)   # logged with name and address
+    logger.info("web: remote unlock by %s from %s", journal_name(web.cfg, me.id, me.username), address)
     return web.render("unlock.tpl", title="Remote unlock", done=True, available=True)
 
 
