@@ -503,3 +503,13 @@ def test_without_a_daemon_the_pages_say_so(site):
     assert "not running" in admin.get("/unlock").text
     post(admin, "/unlock", {"confirm": "yes"}, status=503, page="/unlock")
     admin.get("/snapshot.jpg", status=503)
+
+
+def test_redirects_are_relative_whatever_host_the_client_claims(site):
+    """Issue 11, item 8: redirects followed Host / X-Forwarded-Host, so a crafted request sent the browser away."""
+    c = client(site.app, "192.0.2.77")
+    c.extra_environ.update({"HTTP_HOST": "evil.example", "HTTP_X_FORWARDED_HOST": "evil.example"})
+    res = c.get("/home", status=303)
+    assert res.headers["Location"] == "/login"
+    res = login(c, "carol")
+    assert res.headers["Location"] == "/home"

@@ -20,7 +20,7 @@ from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .heavy import HeavyGate
 from .ratelimit import RateLimit
-from .requests import form_value, sentence
+from .requests import form_value, redirect, sentence
 from .sessions import SessionStore
 from .throttle import LoginThrottle
 
@@ -180,7 +180,7 @@ class GuardPlugin:
             web.load_session()
             user = web.user
             if access != "public" and user is None:
-                bottle.redirect("/login", 303)
+                redirect("/login", 303)
             if heavy:                               # before the CSRF check: that reads (and parses) the body
                 with web.heavy():
                     return checked(web, user, *args, **kwargs)

@@ -13,7 +13,7 @@ from ..errors import EdgeError
 from ..lognames import journal_name
 from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
 from .context import GuardPlugin, current_web
-from .requests import form_value
+from .requests import form_value, redirect
 from .display import format_time, recent_events, status_rows
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ app.install(GuardPlugin())
 @app.get("/", access="public")
 def index():                                     # the guard has already loaded the session
     web = current_web()
-    bottle.redirect("/home" if web.user else "/login", 303)
+    redirect("/home" if web.user else "/login", 303)
 
 
 # -- signup ---------------------------------------------------------------------------------------------
@@ -57,7 +57,7 @@ def signup_page(status=200, errors=None, **values):
 def signup_form():
     web = current_web()
     if web.user:
-        bottle.redirect("/home", 303)
+        redirect("/home", 303)
     return signup_page()
 
 
@@ -97,7 +97,7 @@ def signup():
     web.start_session(user)
     web.flash("Welcome! You are the administrator of this door." if user.role == "admin" else
               "Your account was created. An administrator must approve it before you can enrol.")
-    bottle.redirect("/home", 303)
+    redirect("/home", 303)
 
 
 # -- login / logout -------------------------------------------------------------------------------------
@@ -124,7 +124,7 @@ def locked_page(seconds: float):
 def login_form():
     web = current_web()
     if web.user:
-        bottle.redirect("/home", 303)
+        redirect("/home", 303)
     return login_page()
 
 
@@ -151,14 +151,14 @@ def login():
     web.throttle.success(account_key, addr_key)   # (disabled accounts never get here: check_password refuses them)
     web.start_session(user)
     logger.info("web: %s logged in from %s", journal_name(web.cfg, user.id, user.username), web.client_addr)
-    bottle.redirect("/home", 303)
+    redirect("/home", 303)
 
 
 @app.post("/logout", access="user")
 def logout():
     web = current_web()
     web.end_session()
-    bottle.redirect("/login", 303)
+    redirect("/login", 303)
 
 
 # -- own account ----------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def change_password():
     web.start_session(user)
     web.audit("user_changed", user=user.username, user_id=user.id, action="password_changed", admin=user.username)
     web.flash("Your password was changed.")
-    bottle.redirect("/users", 303)
+    redirect("/users", 303)
 
 
 # -- dashboard ------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..errors import ImageError, SettingError
 from ..lognames import journal_name
 from ..store import StoreInputError
 from .context import GuardPlugin, current_web
-from .requests import form_value, uploaded_files
+from .requests import form_value, redirect, uploaded_files
 from .display import events_csv, filter_events, format_similarity, format_time
 from .faces import decode_upload, recognise
 
@@ -126,7 +126,7 @@ def save_settings():
                           **changed)
                 web.after_change()
             web.flash("Settings saved." if changed else "Nothing changed.")
-            bottle.redirect("/settings", 303)
+            redirect("/settings", 303)
     return settings_page(raw, errors, 400)
 
 
@@ -174,7 +174,7 @@ def unlock():
     if web.controller is None:
         raise HTTPError(503, "The door service is not running, so the door cannot be opened from here.")
     if form_value("confirm") != "yes":
-        bottle.redirect("/unlock", 303)
+        redirect("/unlock", 303)
     me, address = web.user, web.client_addr
     # the admin's password again: a session left open on a shared computer must not open the door
     wait = web.throttle.wait(me.id, address)

@@ -11,7 +11,7 @@ from bottle import HTTPError, response
 
 from ..errors import EdgeError
 from .context import GuardPlugin, current_web
-from .requests import form_value, uploaded_files
+from .requests import form_value, redirect, uploaded_files
 from .faces import MAX_PHOTOS, Verdict, enrol_images, enrol_uploads
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def change(user_id, action):
     web.audit("user_changed", user=user.username, user_id=user.id, action=action, admin=admin.username)
     web.after_change()
     web.flash(f"{user.username}: {action.replace('-', ' ')} done.")
-    bottle.redirect("/users", 303)
+    redirect("/users", 303)
 
 
 @app.post("/users/<user_id>/reset-password", access="admin")
@@ -92,13 +92,13 @@ def delete(user_id):
     if user.id == web.user.id:
         raise HTTPError(400, "You cannot delete yourself; ask another administrator.")
     if form_value("confirm") != "yes":
-        bottle.redirect("/users", 303)
+        redirect("/users", 303)
     store.remove_user(user.id)
     web.sessions.destroy_user(user.id)
     web.audit("user_changed", user=user.username, user_id=user.id, action="delete", admin=web.user.username)
     web.after_change()
     web.flash(f"{user.username} was deleted with their face templates.")
-    bottle.redirect("/users", 303)
+    redirect("/users", 303)
 
 
 # -- enrolment ------------------------------------------------------------------------------------------

@@ -25,3 +25,15 @@ def uploaded_files(name: str) -> list:
 def sentence(exc: Exception) -> str:
     text = str(exc)
     return text[:1].upper() + text[1:]
+
+
+def redirect(path: str, code: int = 303):
+    """Send the browser to ``path`` on this site with a relative ``Location``: never built from the request's
+    ``Host`` or ``X-Forwarded-Host``, which a client chooses (bottle.redirect makes an absolute URL from them)."""
+    if not path.startswith("/") or path.startswith("//"):
+        raise ValueError(f"redirect to a path on this site, not {path!r}")
+    res = bottle.response.copy(cls=bottle.HTTPResponse)     # keeps the cookies set so far (a new session)
+    res.status = code
+    res.body = ""
+    res.set_header("Location", path)
+    raise res
