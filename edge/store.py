@@ -29,6 +29,7 @@ step when they are read (the next commit writes the new version). A file from a 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import logging
@@ -90,10 +91,12 @@ class Template(NamedTuple):
     source: str
     quality: float | None
     created: float
+    status: str = "active"              # "pending": waits for an administrator, never compared at the door
+    thumbnail: bytes | None = None      # small JPEG of the face, kept while pending so the admin can judge it
 
     def __repr__(self) -> str:
         return (f"Template(id={self.id!r}, model_id={self.model_id!r}, source={self.source!r}, "
-                f"quality={self.quality!r}, created={self.created!r})")
+                f"quality={self.quality!r}, created={self.created!r}, status={self.status!r})")
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Template):
@@ -265,7 +268,10 @@ class _State:
                 if key not in model_index:
                     model_index[key] = len(models)
                     models.append([t.model_id, dim])
-                records.append([t.id, model_index[key], t.source, t.quality, t.created])
+                record = [t.id, model_index[key], t.source, t.quality, t.created]
+                if t.status != "active":
+                    record += [t.status, base64.b64encode(t.thumbnail or b"").decode("ascii")]
+                records.append(record)
                 vectors.append(t.embedding)
             users.append({"id": u.id, "username": u.username, "email": u.email, "display_name": u.display_name,
                           "password_hash": u.password_hash.decode("ascii"), "role": u.role, "status": u.status,
@@ -283,13 +289,15 @@ class _State:
             offset, users = 0, {}
             for r in doc["users"]:
                 templates = []
-                for tid, midx, source, quality, created in r["templates"]:
+                for tid, midx, source, quality, created, *pending in r["templates"]:
                     model_id, dim = models[midx]
                     vec = blob[offset:offset + dim]
                     if vec.shape[0] != dim:
                         raise ValueError("template block too short")
                     offset += dim
-                    templates.append(Template(tid, model_id, vec, source, quality, created))
+                    status, thumbnail = (str(pending[0]), base64.b64decode(pending[1]) or None) if pending \
+                        else ("active", None)
+                    templates.append(Template(tid, model_id, vec, source, quality, created, status, thumbnail))
                 users[r["id"]] = User(id=r["id"], username=r["username"], email=r["email"],
                                       display_name=r["display_name"],
                                       password_hash=r["password_hash"].encode("ascii"), role=r["role"],
@@ -797,7 +805,9 @@ class Store:
     # ------------------------------------------------------------ templates
 
     def add_template(self, user_id: str, embedding, *, model_id: str, source: str = "upload",
-                     quality: float | None = None) -> Template:
+                     quality: float | None = None, pending: bool = False,
+                     thumbnail: bytes | None = None) -> Template:
+        """Store a template; ``pending`` ones wait for :meth:`approve_template` and are never compared."""
         vec = np.asarray(embedding, dtype=np.float32).reshape(-1)
         if vec.size < 16 or vec.size > 4096:
             raise StoreInputError(f"a face template must have 16 to 4096 values (got {vec.size})")
@@ -817,7 +827,8 @@ class Store:
             state = self._touch()
             user = self._require(state, user_id)
             template = Template(id=_new_id(), model_id=model_id, embedding=vec, source=source, quality=quality,
-                                created=time.time())
+                                created=time.time(), status="pending" if pending else "active",
+                                thumbnail=bytes(thumbnail) if pending and thumbnail else None)
             state.users[user_id] = dataclasses.replace(user, templates=user.templates + (template,),
                                                        updated=time.time())
         return template
@@ -834,6 +845,25 @@ class Store:
                         return t
             raise StoreInputError(f"there is no face template with id {template_id!r}")
 
+    def approve_template(self, template_id: str) -> Template:
+        """A pending template becomes active (compared at the door); its thumbnail is dropped."""
+        with self.transaction():
+            state = self._touch()
+            for user in state.users.values():
+                for t in user.templates:
+                    if t.id == template_id:
+                        approved = t._replace(status="active", thumbnail=None)
+                        state.users[user.id] = dataclasses.replace(
+                            user, templates=tuple(approved if x.id == template_id else x for x in user.templates),
+                            updated=time.time())
+                        return approved
+            raise StoreInputError(f"there is no face template with id {template_id!r}")
+
+    def pending_templates(self) -> list[tuple[User, Template]]:
+        """Templates waiting for an administrator, oldest first."""
+        found = [(u, t) for u in self.users() for t in u.templates if t.status == "pending"]
+        return sorted(found, key=lambda pair: pair[1].created)
+
     def stale_templates(self, model_id: str) -> list[tuple[User, Template]]:
         """Templates made with another model than ``model_id``: never compared; re-enrol these users."""
         return [(u, t) for u in self.users() for t in u.templates if t.model_id != model_id]
@@ -849,6 +879,8 @@ class Store:
             if user.status != "active":
                 continue
             for t in user.templates:
+                if t.status != "active":
+                    continue            # waiting for an administrator: never compared at the door
                 if t.model_id != model_id:
                     ignored += 1
                     ignored_users.add(user.id)

@@ -27,6 +27,7 @@ class Verdict:
     crop_uri: str = ""
     quality: float | None = None
     decoded: bool = True          # False: the file was not a photograph we can read
+    pending: str | None = None    # stored, but waits for an administrator's approval (why)
 
 
 def crop_data_uri(crop: np.ndarray | None, side: int = 160) -> str:
@@ -51,9 +52,17 @@ def decode_upload(upload) -> np.ndarray:
 
 
 def enrol_images(web, user, named_images, source: str) -> list[Verdict]:
-    """The shared enrolment (:func:`edge.enrolment.enrol`, also used by ``edge-face enroll``), as verdicts."""
-    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded)
-            for r in enrol(web.store, web.engine, user.id, named_images, source=source)]
+    """The shared enrolment (:func:`edge.enrolment.enrol`, also used by ``edge-face enroll``), as verdicts.
+
+    An administrator's enrolment is used at once; a member's own is reviewed against the door's threshold
+    (:func:`edge.enrolment.review`)."""
+    review_threshold = None
+    if not web.is_admin():
+        review_threshold = Policy.from_settings(web.cfg.decision, web.store.settings,
+                                                model_threshold=web.engine.threshold).threshold
+    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded, r.pending)
+            for r in enrol(web.store, web.engine, user.id, named_images, source=source,
+                           review_threshold=review_threshold)]
 
 
 def enrol_uploads(web, user, uploads, source: str = "upload") -> list[Verdict]:

@@ -3,6 +3,7 @@ enrolment from uploaded photographs or the camera."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import secrets
 
@@ -39,7 +40,7 @@ def users():
     store = web.store
     listed = store.users() if web.is_admin() else [web.user]
     return web.render("users.tpl", title="Users" if web.is_admin() else "My account", users=listed,
-                      template_counts={u.id: len(u.templates) for u in listed},
+                      template_counts={u.id: len(u.templates) for u in listed}, pending=pending_review(),
                       new_password=None, user_actions=user_actions)
 
 
@@ -74,7 +75,7 @@ def reset_password(user_id):
     web.audit("user_changed", user=user.username, user_id=user.id, action="reset_password", admin=web.user.username)
     listed = store.users()
     return web.render("users.tpl", title="Users", users=listed,
-                      template_counts={u.id: len(u.templates) for u in listed},
+                      template_counts={u.id: len(u.templates) for u in listed}, pending=pending_review(),
                       new_password=(user.username, password), user_actions=user_actions)
 
 
@@ -102,6 +103,35 @@ def delete(user_id):
 
 
 # -- enrolment ------------------------------------------------------------------------------------------
+def pending_review() -> list[tuple]:
+    """(user, template, thumbnail data URI) of the templates waiting for approval; admins only."""
+    web = current_web()
+    if not web.is_admin():
+        return []
+    return [(u, t, "data:image/jpeg;base64," + base64.b64encode(t.thumbnail).decode("ascii") if t.thumbnail
+             else "") for u, t in web.store.pending_templates()]
+
+
+@app.post("/templates/<template_id>/<action:re:approve|reject>", access="admin")
+def review_template(template_id, action):
+    """An administrator approves a pending face template (the door uses it from now on) or rejects it."""
+    web = current_web()
+    store = web.store
+    found = [(u, t) for u, t in store.pending_templates() if t.id == template_id]
+    if not found:
+        raise HTTPError(404, "There is no such face template waiting for approval.")
+    user, _template = found[0]
+    if action == "approve":
+        store.approve_template(template_id)
+    else:
+        store.remove_template(template_id)
+    web.audit("enrol", user=user.username, user_id=user.id, action=f"template_{action}d", template=template_id,
+              admin=web.user.username)
+    web.after_change()
+    web.flash(f"{user.username}: face template {action}d.")
+    redirect("/users", 303)
+
+
 def enrol_target(user_id: str):
     web = current_web()
     user = target(user_id)

@@ -9,7 +9,9 @@
     <img src="{{v.crop_uri}}" alt="Face found in {{v.name}}">
     % end
     <div><strong>{{v.name}}</strong>:
-      % if v.ok:
+      % if v.ok and v.pending:
+      waits for an administrator: {{v.pending}}
+      % elif v.ok:
       accepted{{' (quality %.2f)' % v.quality if v.quality is not None else ''}}
       % else:
       rejected: {{'; '.join(v.reasons)}}

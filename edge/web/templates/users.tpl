@@ -32,6 +32,32 @@
   </tbody>
 </table>
 </div>
+% if pending:
+<section class="card">
+  <h2>Face templates waiting for approval</h2>
+  <p class="muted">Members' first photographs, and later ones that do not match their own face, are used at the
+  door only after an administrator approves them. Approve only a face that belongs to that person.</p>
+  <ul class="verdicts">
+  % for u, t, thumb in pending:
+    <li class="verdict pending">
+      % if thumb:
+      <img src="{{thumb}}" alt="Face waiting for approval for {{u.username}}">
+      % end
+      <div><strong>{{u.username}}</strong> ({{t.source}})
+        <form method="post" action="/templates/{{t.id}}/approve" class="inline">
+          <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+          <button type="submit" class="small">Approve</button>
+        </form>
+        <form method="post" action="/templates/{{t.id}}/reject" class="inline">
+          <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+          <button type="submit" class="small danger">Reject</button>
+        </form>
+      </div>
+    </li>
+  % end
+  </ul>
+</section>
+% end
 <section class="card">
   <h2>Change my password</h2>
   <form method="post" action="/account/password">
