@@ -163,6 +163,10 @@ class WebConfig:
     session_absolute_hours: float = _opt(12.0, min=0.1, max=720.0)
     login_max_failures: int = _opt(5, min=1, max=100)
     login_lock_minutes: float = _opt(15.0, min=0.1, max=1440.0)
+    signup: str = _opt("open", choices=("open", "invite", "closed"),
+                       doc="Who may create an account on the page (the first account, the admin, always can).")
+    signups_per_hour: int = _opt(3, min=1, max=1000, doc="New accounts per client address and hour.")
+    max_pending_accounts: int = _opt(20, min=1, max=10000, doc="Sign-ups pause while this many wait for approval.")
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import logging
 import os
 import re
+import secrets
 import struct
 import threading
 import time
@@ -224,14 +226,16 @@ def decode_payload(data: bytes) -> tuple[dict, np.ndarray]:
 class _State:
     """One revision of the database in memory. Copied at the start of a transaction (copy on write)."""
 
-    def __init__(self, revision: int = 0, users: dict | None = None, settings: dict | None = None):
+    def __init__(self, revision: int = 0, users: dict | None = None, settings: dict | None = None,
+                 invites: list | None = None):
         self.revision = revision
         self.users: dict[str, User] = users or {}
         self.settings: dict = settings or {}
+        self.invites: list[dict] = invites or []      # {"hash": sha256 hex of the code, "expires": t, "by": id}
         self._index: tuple[dict, dict] | None = None
 
     def copy(self) -> "_State":
-        return _State(self.revision, dict(self.users), dict(self.settings))
+        return _State(self.revision, dict(self.users), dict(self.settings), [dict(i) for i in self.invites])
 
     def changed(self) -> None:
         self._index = None
@@ -278,6 +282,8 @@ class _State:
                           "created": u.created, "updated": u.updated, "templates": records})
         doc = {"schema": SCHEMA_VERSION, "revision": self.revision, "saved": time.time(),
                "settings": self.settings, "models": models, "users": users}
+        if self.invites:
+            doc["invites"] = self.invites
         return encode_payload(doc, vectors)
 
     @classmethod
@@ -305,7 +311,9 @@ class _State:
                                       templates=tuple(templates))
             if offset != blob.shape[0]:
                 raise ValueError("template block has extra data")
-            return cls(int(doc["revision"]), users, dict(doc["settings"]))
+            invites = [{"hash": str(i["hash"]), "expires": float(i["expires"]), "by": str(i["by"])}
+                       for i in doc.get("invites", [])]
+            return cls(int(doc["revision"]), users, dict(doc["settings"]), invites)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError):
             raise StoreError("the database decrypted but its records are malformed") from None
 
@@ -755,13 +763,41 @@ class Store:
 
     # ------------------------------------------------------------ business rules (web and CLI alike)
 
-    def sign_up(self, *, username: str, email: str | None, password: str | None) -> User:
+    def create_invite(self, admin_id: str, *, days: float = 7.0) -> str:
+        """A single-use invitation code for the sign-up page; only its hash is stored."""
+        code = secrets.token_urlsafe(12)
+        with self.transaction():
+            state = self._touch()
+            self._require(state, admin_id)
+            now = time.time()
+            state.invites = [i for i in state.invites if i["expires"] > now] + [
+                {"hash": hashlib.sha256(code.encode()).hexdigest(), "expires": now + days * 86400, "by": admin_id}]
+        return code
+
+    def sign_up(self, *, username: str, email: str | None, password: str | None, invite: str | None = None,
+                require_invite: bool = False, max_pending: int | None = None) -> User:
         """A new account from the sign-up page: the first account of a door becomes its active administrator,
         later ones wait as pending members. Decided inside the write transaction (file lock), so two "first"
-        sign-ups at the same moment, from any processes, cannot both become administrator."""
+        sign-ups at the same moment, from any processes, cannot both become administrator. Later ones may need
+        an unused, unexpired invitation code (consumed here) and are refused while ``max_pending`` accounts wait.
+        """
         password_hash = self._hash(password)          # slow: outside the lock
         with self.transaction():
             first = not self._tx().users
+            if not first and max_pending is not None and \
+                    sum(u.status == "pending" for u in self._tx().users.values()) >= max_pending:
+                raise StoreInputError("sign-ups are paused because many accounts already wait for approval; "
+                                      "ask an administrator")
+            if not first and require_invite:
+                digest = hashlib.sha256((invite or "").strip().encode()).hexdigest()
+                now = time.time()
+                valid = [i for i in self._tx().invites if i["expires"] > now
+                         and secrets.compare_digest(i["hash"], digest)]
+                if not valid:
+                    raise StoreInputError("the invitation code is not valid (mistyped, already used or expired); "
+                                          "ask an administrator for a new one")
+                self._touch().invites = [i for i in self._tx().invites if i is not valid[0]
+                                         and i["hash"] != digest]
             user = self.add_user(username=username, email=email, password=None,
                                  role="admin" if first else "member", status="active" if first else "pending")
             state = self._touch()

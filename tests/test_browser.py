@@ -78,6 +78,11 @@ def test_admin_enrols_a_person_and_recognises_them(chromium, served, faces_dir):
 
         visitor = member_ctx.new_page()
         sign_up(visitor, base, "barack", "barack@example.org")
+        visitor.wait_for_selector("text=waits for an administrator")    # the same answer whether free or not
+        visitor.goto(base + "login")
+        visitor.fill("input[name=username]", "barack")
+        visitor.fill("input[name=password]", PASSWORD)
+        visitor.click("button:has-text('Log in')")
         visitor.wait_for_url(base + "home")
         assert "waiting for approval" in visitor.inner_text("main")
 

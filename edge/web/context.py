@@ -99,7 +99,7 @@ class Web:
     def start_session(self, user) -> None:
         """Log ``user`` in with a brand-new token (rotation), dropping any session this browser had."""
         self.sessions.destroy(request.get_cookie(self.session_cookie))
-        session = self.sessions.create(user.id)
+        session = self.sessions.create(user.id, privileged=user.role == "admin")
         response.set_cookie(self.session_cookie, session.token, path="/", httponly=True, secure=self.https,
                             samesite="strict")
         response.delete_cookie(self.pre_cookie, path="/", secure=self.https, httponly=True, samesite="strict")

@@ -11,9 +11,9 @@ from bottle import HTTPError, HTTPResponse, response
 
 from ..errors import EdgeError
 from ..lognames import journal_name
-from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS
+from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS, StoreInputError
 from .context import GuardPlugin, current_web
-from .requests import form_value, redirect
+from .requests import form_value, redirect, sentence
 from .display import format_time, recent_events, status_rows
 
 logger = logging.getLogger(__name__)
@@ -49,8 +49,11 @@ def signup_page(status=200, errors=None, **values):
     store = web.store
     response.status = status
     first = not store.users()
+    mode = web.cfg.web.signup
     return web.render("signup.tpl", title="Create an account", errors=errors or {}, first=first,
-                      username=values.get("username", ""), email=values.get("email", ""))
+                      username=values.get("username", ""), email=values.get("email", ""),
+                      done=values.get("done", False), closed=mode == "closed" and not first,
+                      invite_needed=mode == "invite" and not first)
 
 
 @app.get("/signup", access="public")
@@ -77,26 +80,40 @@ def signup():
     problem = password_problem(password, confirm)
     if problem:
         errors["password"] = problem
-    if not errors:
-        if store.find_user(username):
-            errors["username"] = "This username is taken; choose another."
-        if store.find_user(email):
-            errors["email"] = "An account with this e-mail address already exists."
-    if not errors:
-        try:   # the store decides, inside its transaction, whether this is the first account (-> admin)
-            user = store.sign_up(username=username, email=email, password=password)
-        except (EdgeError, ValueError) as exc:
-            errors["form"] = str(exc)
     if errors:
         return signup_page(400, errors, username=username, email=email)
+    first = not store.users()
+    mode = web.cfg.web.signup
+    if not first and mode == "closed":
+        return signup_page(403)
+    if not first:
+        wait = web.signup_limit.take(web.client_addr)
+        if wait:
+            raise HTTPError(429, f"Too many new accounts from this address. Try again in {wait_words(wait)}.",
+                            headers={"Retry-After": str(int(math.ceil(wait)))})
+        if store.find_user(username) or store.find_user(email):
+            # The same answer as a new account, after as much work: the page must not tell a stranger which
+            # usernames and e-mail addresses exist (issue 11, item 8).
+            store.check_password(username, password)
+            return signup_page(200, done=True)
+    try:   # the store decides, inside its transaction, whether this is the first account (-> admin)
+        user = store.sign_up(username=username, email=email, password=password, invite=form_value("invite"),
+                             require_invite=mode == "invite", max_pending=web.cfg.web.max_pending_accounts)
+    except StoreInputError as exc:
+        if "already taken" in str(exc) or "already belongs" in str(exc):     # lost a race for the name
+            return signup_page(200, done=True)
+        return signup_page(400, {"form": sentence(exc)}, username=username, email=email)
+    except (EdgeError, ValueError) as exc:
+        return signup_page(400, {"form": str(exc)}, username=username, email=email)
     web.audit("user_changed", user=user.username, user_id=user.id, action="signup", role=user.role, status=user.status,
               source=web.client_addr)
     logger.info("web: new %s account %s (%s)", user.role, journal_name(web.cfg, user.id, user.username),
                 user.status)
     web.after_change()
+    if user.role != "admin":
+        return signup_page(200, done=True)       # no session: the same answer whether the name was free or not
     web.start_session(user)
-    web.flash("Welcome! You are the administrator of this door." if user.role == "admin" else
-              "Your account was created. An administrator must approve it before you can enrol.")
+    web.flash("Welcome! You are the administrator of this door.")
     redirect("/home", 303)
 
 

@@ -112,6 +112,19 @@ def pending_review() -> list[tuple]:
              else "") for u, t in web.store.pending_templates()]
 
 
+@app.post("/invites", access="admin")
+def make_invite():
+    """A single-use invitation code for ``[web] signup = "invite"``, shown once to the administrator."""
+    web = current_web()
+    store = web.store
+    code = store.create_invite(web.user.id)
+    web.audit("user_changed", user=web.user.username, user_id=web.user.id, action="invite_created")
+    listed = store.users()
+    return web.render("users.tpl", title="Users", users=listed,
+                      template_counts={u.id: len(u.templates) for u in listed}, pending=pending_review(),
+                      new_password=None, invite=code, user_actions=user_actions)
+
+
 @app.post("/templates/<template_id>/<action:re:approve|reject>", access="admin")
 def review_template(template_id, action):
     """An administrator approves a pending face template (the door uses it from now on) or rejects it."""

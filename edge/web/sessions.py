@@ -29,29 +29,40 @@ class Session:
     last_seen: float
     token: str = ""
     flash: list[str] = field(default_factory=list)
+    privileged: bool = False        # an administrator's: evicted only when every session is one
 
 
 class SessionStore:
     """Sessions in memory with idle and absolute timeouts; thread-safe, bounded in size."""
 
     def __init__(self, *, idle_seconds: float, absolute_seconds: float, max_sessions: int = 2000,
-                 clock=time.monotonic):
+                 per_user: int = 20, clock=time.monotonic):
         self.idle_seconds = float(idle_seconds)
         self.absolute_seconds = float(absolute_seconds)
         self.max_sessions = int(max_sessions)
+        self.per_user = int(per_user)
         self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
 
-    def create(self, user_id: str) -> Session:
-        """A fresh session (new token, new CSRF token): called at every login, which rotates the token."""
+    def create(self, user_id: str, *, privileged: bool = False) -> Session:
+        """A fresh session (new token, new CSRF token): called at every login, which rotates the token.
+
+        The table is bounded: one user keeps at most ``per_user`` sessions (their oldest goes), and when the table
+        is full the least recently used *unprivileged* session goes, so logging in many times (or many accounts)
+        cannot push an administrator out."""
         now = self.clock()
         token = secrets.token_urlsafe(32)
-        session = Session(user_id=user_id, csrf=secrets.token_urlsafe(32), created=now, last_seen=now)
+        session = Session(user_id=user_id, csrf=secrets.token_urlsafe(32), created=now, last_seen=now,
+                          privileged=privileged)
         with self._lock:
             self._prune(now)
+            own = [k for k, s in self._sessions.items() if s.user_id == user_id]
+            if len(own) >= self.per_user:
+                del self._sessions[min(own, key=lambda k: self._sessions[k].last_seen)]
             if len(self._sessions) >= self.max_sessions:
-                oldest = min(self._sessions, key=lambda k: self._sessions[k].last_seen)
+                ordinary = [k for k, s in self._sessions.items() if not s.privileged] or list(self._sessions)
+                oldest = min(ordinary, key=lambda k: self._sessions[k].last_seen)
                 del self._sessions[oldest]
             self._sessions[_digest(token)] = session
         session.token = token

@@ -2,6 +2,12 @@
 % if first:
 <p class="note">This is the first account: it becomes the administrator of this door.</p>
 % end
+% if get('done'):
+<p class="note">Thank you. If this username and e-mail address were not already in use, your account now waits
+  for an administrator's approval. Log in with them to see its status.</p>
+% elif get('closed'):
+<p class="note">New accounts are not taken on this page. Ask an administrator of this door for an account.</p>
+% else:
 % if errors.get('form'):
 <p class="error">{{errors['form']}}</p>
 % end
@@ -20,6 +26,10 @@
   % if errors.get('password'):
   <span class="field-error">{{errors['password']}}</span>
   % end
+  % if get('invite_needed'):
+  <label>Invitation code <input name="invite" autocomplete="off" required></label>
+  % end
   <button type="submit">Create account</button>
 </form>
+% end
 <p>Already registered? <a href="/login">Log in</a>.</p>

@@ -32,6 +32,16 @@
   </tbody>
 </table>
 </div>
+% if get('invite'):
+<p class="note">Invitation code: <code class="secret">{{invite}}</code>. It works once, for seven days; give it
+  to the person who should create an account.</p>
+% end
+% if web.is_admin() and web.cfg.web.signup == 'invite':
+<form method="post" action="/invites" class="inline">
+  <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+  <button type="submit" class="small">Make an invitation code</button>
+</form>
+% end
 % if pending:
 <section class="card">
   <h2>Face templates waiting for approval</h2>
