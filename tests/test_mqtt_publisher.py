@@ -15,7 +15,8 @@ import time
 import pytest
 
 from edge.errors import BrokerError, ConfigError
-from edge.mqtt import MqttPublisher, probe
+from edge.mqtt import probe
+from edge.mqtt.publisher import MqttPublisher
 from edge.mqtt.settings import from_dict
 from mqtt_broker import PASSWORD, USER, Broker, Listener, broker, password_broker, tls_broker  # noqa: F401
 
@@ -94,6 +95,19 @@ def test_discovery_configs_are_retained_valid_and_stable(broker):
         later.close()
 
 
+def test_configs_and_states_are_sent_again_when_home_assistant_restarts(broker, listener):
+    with MqttPublisher(settings_for(broker)) as pub:
+        pub.set_health(fps=14.93, camera="running")
+        assert pub.wait_connected(10) and pub.wait_idle(10)
+        before = len(listener.on("homeassistant/lock/edge-face-testdoor/lock/config"))
+        listener.publish("homeassistant/status", b"online")                  # Home Assistant's birth message
+        assert listener.wait_for(lambda m: len(listener.on("homeassistant/lock/edge-face-testdoor/lock/config"))
+                                 > before)
+        assert listener.wait_for(lambda m: len(listener.on("edge-face/testdoor/fps/state")) >= 2)
+    assert listener.on("edge-face/testdoor/fps/state")[-1] == b"14.9"
+    assert listener.on("edge-face/testdoor/camera/state")[-1] == b"running"
+
+
 def test_the_camera_entity_exists_only_with_publish_faces(broker, listener):
     with MqttPublisher(settings_for(broker)) as pub:
         assert pub.wait_connected(10)
@@ -112,7 +126,7 @@ def test_last_will_marks_the_door_offline_when_the_process_dies(broker, listener
     script = tmp_path / "door.py"
     script.write_text(textwrap.dedent(f"""
         import sys, time
-        from edge.mqtt import MqttPublisher
+        from edge.mqtt.publisher import MqttPublisher
         from edge.mqtt.settings import from_dict
         pub = MqttPublisher(from_dict({{"enabled": True, "host": "127.0.0.1", "port": {broker.port},
                                         "client_id": "edge-face-testdoor", "base_topic": "edge-face/testdoor"}}))
@@ -415,3 +429,29 @@ def test_bad_broker_settings_give_a_clear_error(tmp_path):
         assert pub.publish_event("deny", user="x") and pub.status()["queued"] == 1
     finally:
         pub.close()
+
+
+# ---------------------------------------------------------------------- the door's events through the bridge
+def test_the_bridge_turns_door_events_into_states_and_events(broker, listener):
+    from types import SimpleNamespace
+
+    from edge.mqtt.bridge import DoorBridge
+
+    def event(kind, user=None, similarity=None, **details):
+        return SimpleNamespace(kind=kind, time=time.time() - 1, user=user, similarity=similarity, details=details)
+
+    with MqttPublisher(settings_for(broker)) as pub:
+        bridge = DoorBridge(pub, door_open=False)
+        assert pub.wait_connected(10) and pub.wait_idle(10)
+        for e in (event("grant", "alice", 0.88, votes=3, frames=5), event("relay", active=True, reason="grant"),
+                  event("door_opened"), event("relay", active=False, reason="expired"), event("door_closed"),
+                  event("unknown", None, 0.41, reason="no match"), event("camera_failure", error="x"),
+                  event("door_opened"), event("door_held_open"), event("door_closed")):     # forced open
+            bridge(e)
+            assert pub.wait_idle(10)
+    # An entry (opened while unlocked, relay dropped while still open) stays LOCKED; forced open is JAMMED.
+    assert listener.on("edge-face/testdoor/lock/state") == [b"LOCKED", b"UNLOCKED", b"LOCKED", b"JAMMED",
+                                                            b"LOCKED"]
+    assert listener.on("edge-face/testdoor/held_open/state") == [b"OFF", b"ON", b"OFF"]
+    assert [(e["event_type"], e["user"]) for e in events(listener)] == [("grant", "alice"), ("unknown", None)]
+    assert events(listener)[0]["votes"] == 3 and events(listener)[1]["reason"] == "no match"

@@ -122,11 +122,9 @@ def connect(client: paho.Client, settings: MqttSettings, *, timeout: float = 10.
 
 
 def _close_quietly(client: paho.Client) -> None:
+    """Drop a half-open connection (refused, timed out); errors here change nothing for the caller."""
     try:
         client.disconnect()
-    except Exception:
-        pass
-    try:
-        client.socket() and client.socket().close()
+        client.loop(timeout=0)
     except Exception:
         pass

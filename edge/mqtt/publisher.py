@@ -48,11 +48,15 @@ MAX_IN_FLIGHT = 20
 LOOP_SECONDS = 0.05
 
 
-def lock_state(*, unlocked: bool, door_open: bool | None) -> str:
-    """LOCKED/UNLOCKED from the relay; JAMMED when the door contact says open while the relay is locked."""
+def lock_state(*, unlocked: bool, door_open: bool | None, opened_while_locked: bool = True) -> str:
+    """LOCKED/UNLOCKED from the relay; JAMMED when the door contact says open while the relay is locked.
+
+    ``opened_while_locked=False`` (the door was opened during an unlock and the relay dropped while someone was
+    still walking through) keeps LOCKED: that is an ordinary entry, and the held-open alarm covers a door left
+    open; JAMMED is for a door that opened while locked (forced, or a latch that did not hold)."""
     if unlocked:
         return UNLOCKED
-    return JAMMED if door_open else LOCKED
+    return JAMMED if door_open and opened_while_locked else LOCKED
 
 
 def iso_time(timestamp: float) -> str:
@@ -134,10 +138,12 @@ class MqttPublisher:
             raise ValueError(f"lock state must be one of {discovery.LOCK_STATES}, not {state!r}")
         self._update(self.topics.lock_state, state)
 
-    def set_door(self, *, unlocked: bool, door_open: bool | None, held_open: bool = False) -> None:
+    def set_door(self, *, unlocked: bool, door_open: bool | None, held_open: bool = False,
+                 opened_while_locked: bool = True) -> None:
         """Relay and door contact together: lock state (with JAMMED), door sensor, held-open alarm."""
+        state = lock_state(unlocked=unlocked, door_open=door_open, opened_while_locked=opened_while_locked)
         with self._lock:
-            self._set(self.topics.lock_state, lock_state(unlocked=unlocked, door_open=door_open))
+            self._set(self.topics.lock_state, state)
             if door_open is not None:
                 self._set(self.topics.door, "ON" if door_open else "OFF")
             self._set(self.topics.held_open, "ON" if held_open else "OFF")
