@@ -6,7 +6,8 @@ import pytest
 
 from edge.errors import ConfigError
 from edge.mqtt import discovery
-from edge.mqtt.settings import MqttSettings, check_files, from_dict, resolve_paths
+from edge import config as edge_config
+from edge.mqtt.settings import MqttSettings, check_files, from_dict
 
 
 def test_defaults_are_off_and_safe():
@@ -38,9 +39,7 @@ def test_bad_values_name_the_key(raw, key, words):
     assert str(err.value).startswith(key + ":") and words in str(err.value)
 
 
-def test_the_password_never_appears_in_errors_or_redacted_values(tmp_path):
-    s = from_dict({"allow_remote_unlock": True, "code": "4711"})
-    assert s.redacted()["code"] == "***"
+def test_the_password_never_appears_in_errors(tmp_path):
     with pytest.raises(ConfigError) as err:
         from_dict({"password": "hunter2"})
     assert "hunter2" not in str(err.value)
@@ -70,8 +69,16 @@ def test_files_are_checked_with_their_key(tmp_path):
 
 
 def test_relative_file_names_resolve_next_to_the_configuration(tmp_path):
-    s = resolve_paths(from_dict({"username": "u", "password_file": "secrets/pw"}), tmp_path)
-    assert s.password_file == str(tmp_path / "secrets" / "pw")
+    path = tmp_path / "edge-face.toml"
+    path.write_text('[mqtt]\nusername = "u"\npassword_file = "secrets/pw"\n')
+    assert edge_config.load(path).mqtt.password_file == str(tmp_path / "secrets" / "pw")
+
+
+def test_a_bad_mqtt_setting_in_a_file_names_the_file_and_key(tmp_path):
+    path = tmp_path / "edge-face.toml"
+    path.write_text('[mqtt]\nenabled = true\nport = "eighteen"\n')
+    with pytest.raises(ConfigError, match=r"edge-face.toml: mqtt.port: must be a whole number"):
+        edge_config.load(path)
 
 
 def test_unique_ids_are_stable_and_topic_safe():
