@@ -212,11 +212,14 @@ class DoorLoop:
         self.last_decision = LastDecision(kind=kind, user=name, time=self.wall_clock(),
                                           similarity=None if score is None else round(score, 3))
 
-    def remote_unlock(self, admin_username: str) -> float:
-        seconds = self.door.unlock(reason=f"remote unlock by {admin_username}")
-        self._remember("remote_unlock", admin_username, None)
-        log.info("REMOTE UNLOCK by %s for %.1f s", admin_username, seconds)
-        self.record("remote_unlock", user=admin_username, decision="grant", source="web")
+    def remote_unlock(self, admin_username: str | None, *, source: str = "web") -> float:
+        """Open the door once for an admin on the web page, or for ``source="mqtt"`` (Home Assistant's lock,
+        no user name: the code was checked by :mod:`edge.mqtt.remote`)."""
+        who = admin_username or source
+        seconds = self.door.unlock(reason=f"remote unlock by {who}")
+        self._remember("remote_unlock", who, None)
+        log.info("REMOTE UNLOCK by %s for %.1f s", who, seconds)
+        self.record("remote_unlock", user=admin_username, decision="grant", source=source)
         return seconds
 
     def record(self, kind: str, *, user: str | None = None, similarity: float | None = None,

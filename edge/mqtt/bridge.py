@@ -10,7 +10,7 @@ the held-open alarm covers a door left open).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .publisher import MqttPublisher
 
@@ -19,8 +19,10 @@ DECISIONS = ("grant", "deny", "unknown", "lockout", "spoof")
 
 class DoorBridge:
     def __init__(self, publisher: MqttPublisher, *, unlocked: bool = False, door_open: bool | None = None,
-                 held_open: bool = False):
+                 held_open: bool = False, face: Callable[[], bytes | None] | None = None):
+        """``face`` returns the latest decision's face crop as JPEG (only with ``mqtt.publish_faces``)."""
         self.publisher = publisher
+        self.face = face
         self.unlocked = unlocked
         self.door_open = door_open
         self.held_open = held_open
@@ -38,6 +40,9 @@ class DoorBridge:
             extra = {k: details[k] for k in ("reason", "votes", "frames") if k in details}
             self.publisher.publish_event(kind, user=event.user, similarity=event.similarity, at=event.time,
                                          **extra)
+            jpeg = self.face() if self.face is not None else None
+            if jpeg:
+                self.publisher.publish_face(jpeg)
             return
         if kind == "relay":
             self.unlocked = bool(details.get("active"))

@@ -296,6 +296,12 @@ class MqttPublisher:
             if rc != paho.MQTT_ERR_SUCCESS and self._connected:
                 self._lost(f"connection lost ({paho.error_string(rc)})")
         if self._stop.is_set() and self._connected:
+            deadline = time.monotonic() + 2.0          # the last events (service_stop's companions) go out first
+            while self._connected and time.monotonic() < deadline and (self._events or self._in_flight
+                                                                        or self._dirty):
+                self._flush(client)
+                if client.loop(timeout=LOOP_SECONDS) != paho.MQTT_ERR_SUCCESS:
+                    break
             goodbye = client.publish(self.topics.availability, OFFLINE, qos=1, retain=True)
             deadline = time.monotonic() + 2.0
             while (self._in_flight or not goodbye.is_published()) and time.monotonic() < deadline:
