@@ -10,6 +10,8 @@ from gpiozero.pins.mock import MockFactory
 
 from edge.camera import FolderSource
 from mqtt_broker import Listener, broker  # noqa: F401  (fixture)
+from web_fixtures import PASSWORD, client, login
+from edge.web import create_app
 from test_service import RELAY, cast, make_backend, make_service, wait_until, write_frames  # noqa: F401
 
 BASE = "edge-face/door1"
@@ -87,6 +89,12 @@ def test_remote_unlock_from_home_assistant_is_checked_and_logged(tmp_path, cast,
     relay = factory.pin(RELAY)
     try:
         assert wait_until(lambda: svc.status().mqtt.state == "connected")
+        # The admin page's settings show the connection the running service has.
+        store.add_user(username="root", email="root@example.org", password=PASSWORD, role="admin", status="active")
+        admin = client(create_app(cfg, store=store, log=log, engine=None, controller=svc))
+        login(admin, "root")
+        page = admin.get("/settings").text
+        assert f"connected to mqtt://127.0.0.1:{broker.port}" in page and CODE not in page
         listener.publish(command, json.dumps({"action": "UNLOCK", "code": "1111"}))
         assert wait_until(lambda: [e for e in log.events() if e["kind"] == "remote_unlock"])
         assert [s.state for s in relay.states] == [False]                         # wrong code: nothing moved

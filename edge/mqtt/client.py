@@ -117,8 +117,6 @@ def connect(client: paho.Client, settings: MqttSettings, *, timeout: float = 10.
             raise BrokerError(_refusal(answer[0]))
     finally:
         client.on_connect = previous
-    if previous is not None:
-        previous(client, None, None, answer[0], None)
 
 
 def _close_quietly(client: paho.Client) -> None:

@@ -290,6 +290,7 @@ class MqttPublisher:
     def _serve(self) -> None:
         """Publish what is waiting and run paho's loop until the connection ends or we stop."""
         client = self._client
+        assert client is not None, "_serve runs after a successful _connect"
         while not self._stop.is_set() and self._connected:
             self._flush(client)
             rc = client.loop(timeout=LOOP_SECONDS)

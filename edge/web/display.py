@@ -6,7 +6,7 @@ import datetime as dt
 import io
 
 from ..accesslog import safe_cell, write_csv
-from ..status import Status
+from ..status import MqttStatus, Status
 
 RESULT_KINDS = ("grant", "deny", "unknown")
 
@@ -96,6 +96,24 @@ def status_rows(status: Status) -> dict[str, str]:
         when = dt.datetime.fromtimestamp(last.time).strftime("%H:%M:%S")
         score = f" ({last.similarity:.3f})" if last.similarity is not None else ""
         last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
-    return {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
+    rows = {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
             "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
             "model": status.model}
+    if status.mqtt is not None:
+        rows["mqtt"] = mqtt_text(status.mqtt)
+    return rows
+
+
+def mqtt_text(mqtt: MqttStatus | None) -> str:
+    """The MQTT connection in words (dashboard, settings page); ``None`` means [mqtt] is off."""
+    if mqtt is None:
+        return "off (mqtt.enabled = false)"
+    waiting = f"; {mqtt.queued} events waiting" if mqtt.queued else ""
+    dropped = f"; {mqtt.dropped} events dropped (queue full)" if mqtt.dropped else ""
+    if mqtt.state == "connected":
+        return f"connected to {mqtt.broker}; {mqtt.sent} events sent{waiting}{dropped}"
+    if mqtt.state == "connecting":
+        return f"connecting to {mqtt.broker}{waiting}"
+    retry = f", retrying in {mqtt.retry_in:g} s" if mqtt.retry_in is not None else ""
+    error = f": {mqtt.last_error}" if mqtt.last_error else ""
+    return f"{mqtt.state} from {mqtt.broker}{retry}{error}{waiting}{dropped}"
