@@ -2,18 +2,19 @@
 
 Anyone who can publish on the broker can send a command, so the door opens only when all hold:
 ``mqtt.allow_remote_unlock`` is on, the command carries the configured code (compared in constant time), and
-fewer than ``mqtt.unlock_attempts_per_minute`` commands arrived in the last minute. The limit counts every
-attempt, right or wrong, so guessing the code is slow.
+fewer than ``mqtt.unlock_attempts_per_minute`` commands arrived in the last minute (the project's sliding-window
+:class:`~edge.web.ratelimit.RateLimit`). The limit counts every attempt, right or wrong, so guessing the code is
+slow.
 """
 
 from __future__ import annotations
 
 import hmac
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
+from ..web.ratelimit import RateLimit
 from .discovery import LockCommand
 
 WINDOW_SECONDS = 60.0
@@ -31,8 +32,7 @@ class UnlockGate:
         self.allow = allow
         self._code = code.encode()
         self.limit = attempts_per_minute
-        self.clock = clock
-        self._attempts: deque[float] = deque()
+        self._attempts = RateLimit(events=attempts_per_minute, seconds=WINDOW_SECONDS, clock=clock)
 
     def judge(self, command: LockCommand) -> Verdict:
         """Judge an UNLOCK command (anything else is refused as unreadable)."""
@@ -40,12 +40,8 @@ class UnlockGate:
             return Verdict(False, "not an unlock command")
         if not self.allow:
             return Verdict(False, "remote unlock is disabled (mqtt.allow_remote_unlock = false)")
-        now = self.clock()
-        while self._attempts and now - self._attempts[0] > WINDOW_SECONDS:
-            self._attempts.popleft()
-        if len(self._attempts) >= self.limit:
+        if self._attempts.take("mqtt"):
             return Verdict(False, f"rate limited: more than {self.limit} unlock commands in a minute")
-        self._attempts.append(now)
         if command.code is None:
             return Verdict(False, "no code given")
         if not self._code or not hmac.compare_digest(command.code.encode(), self._code):
