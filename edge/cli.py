@@ -11,7 +11,7 @@ from .diskspace import disk_full_error, is_disk_full
 from .errors import EdgeError
 
 # Modules under edge.commands that contribute subcommands; each has register(subparsers).
-COMMAND_MODULES = ("recognition", "models", "store", "service", "system")
+COMMAND_MODULES = ("recognition", "models", "store", "service", "system", "mqtt")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
+import socket
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +172,82 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class MqttConfig:
+    """The home's MQTT broker and Home Assistant discovery (:mod:`edge.mqtt`); off by default. Derived values
+    (the port for TLS, the default topic and client id from the host name) are properties."""
+
+    enabled: bool = _opt(False, doc="Publish the door to an MQTT broker (Home Assistant discovery).")
+    host: str = _opt("localhost", doc="Broker host name or address.")
+    port: int = _opt(0, min=0, max=65535, doc="Broker port; 0 = 1883, or 8883 with tls.")
+    tls: bool = _opt(False, doc="Connect with TLS, checking the broker's certificate.")
+    ca_file: str = _opt("", doc="CA certificate (PEM) for tls; empty = the system's authorities.")
+    cert_file: str = _opt("", doc="Client certificate (PEM) for brokers that ask for one; with key_file.")
+    key_file: str = _opt("", doc="Client key (PEM) for cert_file; mode 0600.")
+    username: str = _opt("", doc="Broker user name; empty = anonymous.")
+    password_file: str = _opt("", doc="File whose first line is the broker password (never the password here).")
+    client_id: str = _opt("", doc="MQTT client id; empty = edge-face-<hostname>. Home Assistant's unique ids "
+                                  "derive from it, so keep it stable.")
+    base_topic: str = _opt("", doc="Topic prefix of the door's states and events; empty = edge-face/<hostname>.")
+    discovery_prefix: str = _opt("homeassistant", doc="Home Assistant's discovery prefix.")
+    device_name: str = _opt("", doc="The device's name in Home Assistant; empty = Door <hostname>.")
+    allow_remote_unlock: bool = _opt(False, doc="Let Home Assistant's lock entity unlock the door (with code).")
+    code: str = _opt("", doc="The lock code Home Assistant asks for; required (4+ characters) for remote unlock.")
+    unlock_attempts_per_minute: int = _opt(5, min=1, max=60,
+                                           doc="Remote unlock commands accepted per minute, right or wrong.")
+    publish_faces: bool = _opt(False, doc="Publish the latest face crop as a camera entity (personal data).")
+    queue_size: int = _opt(1000, min=10, max=100_000,
+                           doc="Events kept while the broker is away; then the oldest are dropped.")
+    keepalive_seconds: int = _opt(30, min=5, max=3600, doc="MQTT keep-alive.")
+    reconnect_min_seconds: float = _opt(1.0, min=0.05, max=600.0, doc="First wait before reconnecting ...")
+    reconnect_max_seconds: float = _opt(60.0, min=0.1, max=3600.0, doc="... doubling up to this.")
+
+    @property
+    def broker_port(self) -> int:
+        return self.port or (8883 if self.tls else 1883)
+
+    @property
+    def effective_client_id(self) -> str:
+        return self.client_id or f"edge-face-{_hostname()}"
+
+    @property
+    def topic(self) -> str:
+        return self.base_topic or f"edge-face/{_hostname()}"
+
+    @property
+    def node_id(self) -> str:
+        """Home Assistant's node id: ``[a-zA-Z0-9_-]`` only, stable across restarts (from the client id)."""
+        return re.sub(r"[^a-zA-Z0-9_-]+", "_", self.effective_client_id).strip("_") or "door"
+
+    @property
+    def name(self) -> str:
+        return self.device_name or f"Door {_hostname()}"
+
+    @property
+    def broker(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.broker_port}"
+
+    def read_password(self) -> str | None:
+        """The password file's first line (``None`` without a file); ConfigError if it cannot be read."""
+        if not self.password_file:
+            return None
+        path = Path(self.password_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise SettingError("mqtt.password_file", f"{path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingError("mqtt.password_file",
+                               f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        if not lines or not lines[0]:
+            raise SettingError("mqtt.password_file", f"{path} is empty; put the broker password on its first line")
+        return lines[0]
+
+
+def _hostname() -> str:
+    return socket.gethostname().split(".")[0] or "door"
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = _opt("INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     names: bool = _opt(False, doc="Put user names in the journal (default: user ids only).")
@@ -184,6 +262,7 @@ class Config:
     decision: DecisionConfig = field(default_factory=DecisionConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     @property
@@ -332,6 +411,11 @@ def check_runtime(values: Mapping[str, Any], *, max_unlock_seconds: float | None
                            f"({values['unlock_seconds']} > {max_unlock_seconds})")
 
 
+# Keys people are likely to try, and what to do instead.
+UNKNOWN_KEY_HINTS = {"mqtt.password": "the broker password does not belong in the configuration; put it in a file "
+                                      "readable only by the service and set mqtt.password_file"}
+
+
 def from_dict(raw: dict) -> Config:
     """Validate a parsed TOML document; raise SettingError naming the first bad key."""
     if not isinstance(raw, dict):
@@ -348,7 +432,8 @@ def from_dict(raw: dict) -> Config:
         fields = [f.name for f in dataclasses.fields(cls)]
         bad = sorted(set(values) - set(fields))
         if bad:
-            raise SettingError(f"{name}.{bad[0]}", f"unknown key; known keys: {', '.join(fields)}")
+            key = f"{name}.{bad[0]}"
+            raise SettingError(key, UNKNOWN_KEY_HINTS.get(key, f"unknown key; known keys: {', '.join(fields)}"))
         checked = {k: _BY_KEY[f"{name}.{k}"].check(v) for k, v in values.items()}
         built[name] = cls(**checked)
     cfg = Config(**built)
@@ -371,6 +456,38 @@ def _check_cross_field(cfg: Config) -> None:
         if pin in seen:
             raise SettingError(f"door.{k}", f"pin {pin} is already used by door.{seen[pin]}")
         seen[pin] = k
+    _check_mqtt(cfg.mqtt)
+
+
+_TOPIC_BAD = re.compile(r"[#+\x00]")
+
+
+def _check_mqtt(m: MqttConfig) -> None:
+    for key in ("base_topic", "discovery_prefix"):
+        value = getattr(m, key)
+        if value and (_TOPIC_BAD.search(value) or value.startswith("/") or value.endswith("/") or "//" in value):
+            raise SettingError(f"mqtt.{key}", f"{value!r} is not a usable topic; use plain words separated by '/', "
+                                              f"without '+', '#' or a leading or trailing '/'")
+    if not m.discovery_prefix:
+        raise SettingError("mqtt.discovery_prefix", 'must not be empty (Home Assistant\'s default is "homeassistant")')
+    if m.enabled and not m.host.strip():
+        raise SettingError("mqtt.host", "the broker's host name or address is required when mqtt.enabled = true")
+    if any(c.isspace() for c in m.host):
+        raise SettingError("mqtt.host", f"{m.host!r} contains spaces; give a host name or an address")
+    if bool(m.cert_file) != bool(m.key_file):
+        missing = "key_file" if m.cert_file else "cert_file"
+        raise SettingError(f"mqtt.{missing}", "a client certificate needs both mqtt.cert_file and mqtt.key_file")
+    if (m.ca_file or m.cert_file) and not m.tls:
+        raise SettingError(f"mqtt.{'ca_file' if m.ca_file else 'cert_file'}", "certificate files need mqtt.tls = true")
+    if m.password_file and not m.username:
+        raise SettingError("mqtt.username", "required with mqtt.password_file")
+    if m.allow_remote_unlock and len(m.code) < 4:
+        raise SettingError("mqtt.code", "remote unlock needs a code of at least 4 characters that Home Assistant "
+                                        "asks for (set mqtt.code, or mqtt.allow_remote_unlock = false)")
+    if m.reconnect_min_seconds > m.reconnect_max_seconds:
+        raise SettingError("mqtt.reconnect_min_seconds", "must not exceed mqtt.reconnect_max_seconds")
+    if len(m.client_id) > 128:
+        raise SettingError("mqtt.client_id", "at most 128 characters")
 
 
 def to_dict(cfg: Config) -> dict:
@@ -399,7 +516,8 @@ def load(path: str | os.PathLike | None = None) -> Config:
 
 
 PATH_KEYS = (("paths", "state_dir"), ("paths", "models_dir"), ("camera", "folder"),
-             ("store", "key_file"), ("store", "passphrase_file"))
+             ("store", "key_file"), ("store", "passphrase_file"), ("mqtt", "ca_file"), ("mqtt", "cert_file"),
+             ("mqtt", "key_file"), ("mqtt", "password_file"))
 
 
 def _resolve_relative_paths(raw: dict, base: Path) -> None:

@@ -97,7 +97,7 @@ class Doctor:
         self.camera_timeout = camera_timeout
 
     CHECKS = ("config", "service", "runtime", "camera", "gpio", "models", "key", "database", "disk", "web",
-              "clock")
+              "mqtt", "clock")
 
     def run(self, only: tuple[str, ...] | None = None) -> list[CheckResult]:
         results = []
@@ -373,6 +373,22 @@ class Doctor:
                     return FAILED, f"web.host = {web.host!r} is not an address of this machine"
                 return FAILED, f"cannot bind {web.host}:{web.port}: {exc.strerror}"
         return OK, f"{url} is free to bind"
+
+    def check_mqtt(self):
+        mqtt = self.cfg.mqtt
+        if not mqtt.enabled:
+            return OK, "MQTT disabled (mqtt.enabled = false)"
+        from .mqtt import probe   # here: a door without MQTT never loads paho
+        from .mqtt.settings import check_files
+
+        warnings = check_files(mqtt)
+        try:
+            text = probe.check(mqtt)
+        except EdgeError as exc:
+            return FAILED, str(exc)
+        if warnings:
+            return WARNING, f"{text}; {warnings[0]}"
+        return OK, f"{text}; Home Assistant discovery under {mqtt.discovery_prefix}/, topics under {mqtt.topic}/"
 
     def check_clock(self):
         now = _dt.datetime.fromtimestamp(self.now(), tz=_dt.timezone.utc)

@@ -217,15 +217,21 @@ class DoorLoop:
         self.last_decision = LastDecision(kind=kind, user=name, time=self.wall_clock(),
                                           similarity=None if score is None else round(score, 3), user_id=user_id)
 
-    def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
+    def remote_unlock(self, admin_username: str | None, *, source: str = "web", admin_id: str | None = None,
                       address: str | None = None) -> float:
-        who = journal_name(self.cfg, admin_id, admin_username) if admin_id else \
-            journal_name(self.cfg, None, admin_username) if self.cfg.logging.names else "an administrator"
+        """Open the door once for an admin on the web page (with their id and client address), or for
+        ``source="mqtt"`` (Home Assistant's lock, no user name: the code was checked by :mod:`edge.mqtt.remote`)."""
+        if admin_username and admin_id:
+            who = journal_name(self.cfg, admin_id, admin_username)
+        elif admin_username:
+            who = admin_username if self.cfg.logging.names else "an administrator"
+        else:
+            who = source
         seconds = self.door.unlock(reason=f"remote unlock by {who}")
-        self._remember("remote_unlock", admin_username, None, admin_id)
-        log.info("REMOTE UNLOCK by %s from %s for %.1f s", who, address or "?", seconds)
+        self._remember("remote_unlock", admin_username or source, None, admin_id)
+        log.info("REMOTE UNLOCK by %s from %s for %.1f s", who, address or source, seconds)
         extra: dict[str, Any] = {k: v for k, v in (("user_id", admin_id), ("address", address)) if v}
-        self.record("remote_unlock", user=admin_username, decision="grant", source="web", **extra)
+        self.record("remote_unlock", user=admin_username, decision="grant", source=source, **extra)
         return seconds
 
     def record(self, kind: str, *, user: str | None = None, similarity: float | None = None,

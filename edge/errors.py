@@ -44,3 +44,7 @@ class SettingError(ConfigError):
 
 class DiskFullError(StoreError):
     """A write failed because the file system is full (ENOSPC) or the quota is used up; nothing was changed."""
+
+
+class BrokerError(EdgeError):
+    """The MQTT broker cannot be reached or refused the connection; the message says which and why."""

@@ -7,6 +7,8 @@ Threads:
   checks, and actions on the door and the access log;
 * ``events`` (:class:`edge.events.EventHub`, started by the first listener) hands typed events to listeners
   (``service.events.add_listener(fn)``) without ever blocking the door;
+* ``mqtt`` (:class:`edge.mqtt.publisher.MqttPublisher`, with ``[mqtt] enabled``) publishes the door to the
+  home's broker and Home Assistant; it is fed by an event listener and never blocks the door;
 * ``reload`` re-reads the configuration after SIGHUP (one worker: signals that arrive during a reload coalesce);
 * ``web`` (:mod:`edge.web`) serves the admin page, which sees the daemon through the
   :class:`edge.controller.Controller` protocol (:meth:`DoorService.status` returns a typed
@@ -52,7 +54,7 @@ from .doorloop import DoorLoop, FrameResult
 from .errors import EdgeError, SettingError
 from .events import EventHub
 from .sdnotify import Notifier
-from .status import CameraStatus, PinStatus, Status
+from .status import CameraStatus, MqttStatus, PinStatus, Status
 from .unknown_faces import UnknownFaceArchive
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class DoorService:
             archive = UnknownFaceArchive(cfg.state_dir / "unknown", store.keyring, clock=wall_clock)
             self.loop = DoorLoop(cfg, engine=engine, store=store, access_log=log_, door=self.door,
                                  events=self.events, clock=clock, wall_clock=wall_clock, archive=archive)
+            self.mqtt = self._make_mqtt() if cfg.mqtt.enabled else None
         except BaseException:
             self.door.close()
             raise
@@ -171,7 +174,7 @@ class DoorService:
                               "%s", exc)
                     new = None
             if new is not None:
-                for section in ("paths", "recognition", "camera", "door", "store", "web"):
+                for section in ("paths", "recognition", "camera", "door", "store", "web", "mqtt"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
                 self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)
@@ -230,6 +233,40 @@ class DoorService:
                 self.loop.decider.reset()
                 self._stop.wait(1.0)
 
+    # ------------------------------------------------------------------ MQTT and Home Assistant
+    def _make_mqtt(self) -> Any:
+        """The publisher and the listener that feeds it (:mod:`edge.mqtt`); the door never waits for either."""
+        from .mqtt.bridge import DoorBridge   # here: a door without MQTT never loads paho
+        from .mqtt.publisher import MqttPublisher
+
+        publisher = MqttPublisher(self.cfg.mqtt, on_unlock=self._mqtt_unlock, on_unlock_refused=self._mqtt_refused,
+                                  on_lock=lambda: self.door.lock(reason="lock command from mqtt"),
+                                  clock=self.wall_clock)
+        door = self.door.status()
+        face = self._face_jpeg if self.cfg.mqtt.publish_faces else None
+        self.events.add_listener(DoorBridge(publisher, unlocked=door["unlocked"], door_open=door["door_open"],
+                                            held_open=door["held_open"], face=face))
+        return publisher
+
+    def _mqtt_unlock(self) -> None:
+        """Home Assistant's lock, with the right code (checked by the publisher): the access log says mqtt."""
+        self.loop.remote_unlock(None, source="mqtt")
+
+    def _mqtt_refused(self, reason: str) -> None:
+        log.warning("remote unlock from mqtt refused: %s", reason)
+        self.loop.record("remote_unlock", decision="deny", source="mqtt", reason=reason)
+
+    def _face_jpeg(self) -> bytes | None:
+        candidate = self.loop.last_candidate
+        if candidate is None or candidate.crop is None:
+            return None
+        ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        return bytes(data) if ok else None
+
+    def _mqtt_health(self) -> None:
+        if self.mqtt is not None:
+            self.mqtt.set_health(fps=self.loop.fps(), camera=self.feed.state()["state"])
+
     # ------------------------------------------------------------------ events from the devices
     def _door_event(self, kind: str, **details: Any) -> None:
         self.loop.record(kind, **details)
@@ -270,7 +307,15 @@ class DoorService:
             cooldown_seconds=decider["cooldown_seconds"], locked_faces=decider["locked_faces"],
             disk_free_mb=round(free, 1) if free is not None else None,
             disk_low=free is not None and free < self.cfg.store.low_disk_mb,
-            log_pending=self.access_log.pending if self.access_log is not None else 0)
+            log_pending=self.access_log.pending if self.access_log is not None else 0,
+            mqtt=self._mqtt_status())
+
+    def _mqtt_status(self) -> MqttStatus | None:
+        if self.mqtt is None:
+            return None
+        m = self.mqtt.status()
+        return MqttStatus(state=m["state"], broker=m["broker"], last_error=m["last_error"], retry_in=m["retry_in"],
+                          queued=m["queued"], dropped=m["dropped"], sent=m["sent"])
 
     def snapshot_jpeg(self) -> bytes | None:
         """The latest frame as JPEG, with the face being judged outlined; None without a camera."""
@@ -321,6 +366,9 @@ class DoorService:
             self._threads.append(thread)
         if self.web_enabled:
             self._start_web()
+        if self.mqtt is not None:
+            self.mqtt.start()
+            self._mqtt_health()
         self.loop.record("service_start", source="service", camera=self.feed.state()["source"],
                          simulated_pins=self.door.simulated)
         return self
@@ -378,7 +426,11 @@ class DoorService:
         watchdog = self.notifier.watchdog_seconds
         tick = min(1.0, watchdog / 3) if watchdog else 1.0
         alive_for = max(LOOP_WAIT * 4, (watchdog or 0) / 2, 2.0)
+        ticks = 0
         while not self._stop.wait(tick):
+            ticks += 1
+            if ticks % 5 == 0:
+                self._mqtt_health()
             try:
                 # Compare revisions rather than trust refresh()'s answer: it is True only for the first
                 # caller after a change, and a grant or a web request may have refreshed the store already.
@@ -433,6 +485,8 @@ class DoorService:
         self._threads.clear()
         self.loop.record("service_stop", source="service", exit_code=self.exit_code)
         self.events.close()
+        if self.mqtt is not None:
+            self.mqtt.close()        # after the listeners: the last events are queued; it says "offline"
         self.notifier.close()
         if threading.excepthook == self._thread_crashed:
             threading.excepthook = threading.__excepthook__

@@ -33,6 +33,17 @@ class LastDecision:
 
 
 @dataclass(frozen=True)
+class MqttStatus:
+    state: str              # "connected" | "connecting" | "disconnected" | "stopped"
+    broker: str             # mqtt://host:port or mqtts://host:port
+    last_error: str = ""    # why the last attempt failed, while disconnected
+    retry_in: float | None = None
+    queued: int = 0         # events waiting for the broker
+    dropped: int = 0        # events dropped because the queue was full
+    sent: int = 0           # events the broker acknowledged
+
+
+@dataclass(frozen=True)
 class Status:
     camera: CameraStatus
     unlocked: bool                  # relay energised
@@ -47,6 +58,7 @@ class Status:
     uptime_seconds: float
     cooldown_seconds: float = 0.0   # left of the cooldown after a grant
     locked_faces: int = 0           # faces locked out right now
+    mqtt: MqttStatus | None = None  # None when [mqtt] is disabled
     disk_free_mb: float | None = None   # free space where the database and log live
     disk_low: bool = False          # below [store] low_disk_mb
     log_pending: int = 0            # access log events waiting in memory for disk space

@@ -22,7 +22,8 @@ def register(sub) -> None:
                        help=f"TOML file (default: --config, else {_config.DEFAULT_CONFIG_PATH})")
     check.set_defaults(func=config_check)
 
-    doc = sub.add_parser("doctor", help="check camera, GPIO, models, key, database, disk, web port and clock")
+    doc = sub.add_parser("doctor", help="check camera, GPIO, models, key, database, disk, web port, MQTT broker "
+                                        "and clock")
     doc.add_argument("--json", action="store_true", help="machine-readable output")
     doc.add_argument("--check", action="append", choices=_doctor.Doctor.CHECKS, metavar="NAME",
                      help=f"run only this check (repeatable): {', '.join(_doctor.Doctor.CHECKS)}")
@@ -42,9 +43,16 @@ def config_path(args, file: str | None = None) -> Path | None:
 def config_check(args) -> int:
     path = config_path(args, args.file)
     cfg = _config.load(path)  # ConfigError -> the CLI prints it (naming the key) and exits 2
+    warnings = []
+    if cfg.mqtt.enabled:
+        from ..mqtt.settings import check_files   # the broker's files: missing or unreadable is an error here
+
+        warnings = check_files(cfg.mqtt)
     print(f"ok: {path if path else 'built-in defaults'}")
     for label, text in summary(cfg):
         print(f"  {label:<10} {text}")
+    for warning in warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -67,8 +75,18 @@ def summary(cfg: _config.Config) -> list[tuple[str, str]]:
                      f"threshold {threshold}, margin {dec.margin:g}, unlock {dec.unlock_seconds:g} s"),
         ("store", f"{cfg.state_dir}, key from {key}"),
         ("web", f"{scheme}://{web.host}:{web.port}" if web.enabled else "disabled"),
+        ("mqtt", mqtt_summary(cfg.mqtt)),
         ("logging", cfg.logging.level),
     ]
+
+
+def mqtt_summary(mqtt: _config.MqttConfig) -> str:
+    if not mqtt.enabled:
+        return "disabled"
+    who = f" as {mqtt.username}" if mqtt.username else ""
+    unlock = "remote unlock with code" if mqtt.allow_remote_unlock else "no remote unlock"
+    faces = ", face crops published" if mqtt.publish_faces else ""
+    return f"{mqtt.broker}{who}, topics {mqtt.topic}/, discovery {mqtt.discovery_prefix}/, {unlock}{faces}"
 
 
 def doctor(args) -> int:

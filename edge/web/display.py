@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 from ..accesslog import safe_cell, write_csv
-from ..status import Status
+from ..status import MqttStatus, Status
 
 RESULT_KINDS = ("grant", "deny", "unknown")
 
@@ -119,6 +119,8 @@ def status_rows(status: Status, viewer: Any = None) -> dict[str, str]:
             (" - LOW: free some space before the database and access log cannot be saved" if status.disk_low else "")
     if status.log_pending:
         rows["access_log"] = f"the disk is full: {status.log_pending} events wait in memory to be written"
+    if status.mqtt is not None:
+        rows["mqtt"] = mqtt_text(status.mqtt)
     return rows
 
 
@@ -128,3 +130,18 @@ def is_own(event: dict, user: Any) -> bool:
     if event.get("user_id"):
         return event["user_id"] == user.id
     return event.get("user") == user.username and float(event.get("time") or 0) >= user.created
+
+
+def mqtt_text(mqtt: MqttStatus | None) -> str:
+    """The MQTT connection in words (dashboard, settings page); ``None`` means [mqtt] is off."""
+    if mqtt is None:
+        return "off (mqtt.enabled = false)"
+    waiting = f"; {mqtt.queued} events waiting" if mqtt.queued else ""
+    dropped = f"; {mqtt.dropped} events dropped (queue full)" if mqtt.dropped else ""
+    if mqtt.state == "connected":
+        return f"connected to {mqtt.broker}; {mqtt.sent} events sent{waiting}{dropped}"
+    if mqtt.state == "connecting":
+        return f"connecting to {mqtt.broker}{waiting}"
+    retry = f", retrying in {mqtt.retry_in:g} s" if mqtt.retry_in is not None else ""
+    error = f": {mqtt.last_error}" if mqtt.last_error else ""
+    return f"{mqtt.state} from {mqtt.broker}{retry}{error}{waiting}{dropped}"

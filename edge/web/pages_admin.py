@@ -17,7 +17,7 @@ from ..lognames import journal_name
 from ..store import StoreInputError
 from .context import GuardPlugin, current_web
 from .requests import form_value, redirect, uploaded_files
-from .display import events_csv, filter_events, format_similarity, format_time
+from .display import events_csv, filter_events, format_similarity, format_time, mqtt_text
 from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,15 @@ def settings_page(values=None, errors=None, status=200):
     shown = {row.name: ("" if current.get(row.name) is None else current.get(row.name)) for row in SETTINGS}
     shown.update(values or {})
     return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
-                      model_threshold=web.engine.threshold if web.engine is not None else None)
+                      model_threshold=web.engine.threshold if web.engine is not None else None,
+                      mqtt_state=mqtt_state(web))
+
+
+def mqtt_state(web) -> str:
+    """The MQTT connection as the running service sees it (read-only: [mqtt] lives in the configuration file)."""
+    if web.controller is None:
+        return "unknown: the door service is not running"
+    return mqtt_text(web.controller.status().mqtt)
 
 
 @app.get("/settings", access="admin")

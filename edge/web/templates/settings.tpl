@@ -17,3 +17,9 @@
   % end
   <button type="submit">Save settings</button>
 </form>
+<section class="card" id="mqtt">
+  <h2>Home Assistant (MQTT)</h2>
+  <p>{{mqtt_state}}</p>
+  <p class="help">Broker, topics and remote unlock are set in the [mqtt] section of the configuration file;
+    <code>edge-face doctor</code> checks the broker and <code>edge-face mqtt test</code> publishes a test event.</p>
+</section>
