@@ -72,6 +72,7 @@ class Events:
     files: tuple
     kinds: tuple
     users: tuple
+    ordered: bool = True        # times never go backwards (the usual case): time ranges are found by bisection
 
     def __len__(self) -> int:
         return len(self.time)
@@ -90,16 +91,24 @@ class Events:
     def select(self, *, kinds=None, user: str | None = None, since: float | None = None,
                until: float | None = None) -> np.ndarray:
         """Positions of the matching events, oldest first."""
-        mask = np.ones(len(self), bool)
+        lo, hi = 0, len(self)
+        if self.ordered:
+            if since is not None:
+                lo = int(np.searchsorted(self.time, since, "left"))
+            if until is not None:
+                hi = int(np.searchsorted(self.time, until, "left"))
+        part = slice(lo, hi)
+        mask = np.ones(max(hi - lo, 0), bool)
         if kinds:
-            mask &= self.of_kinds(*kinds)
+            mask &= np.isin(self.kind[part], [self.kind_code(k) for k in kinds])
         if user:
-            mask &= self.user == self.user_code(user)
-        if since is not None:
-            mask &= self.time >= since
-        if until is not None:
-            mask &= self.time < until
-        return np.flatnonzero(mask)
+            mask &= self.user[part] == self.user_code(user)
+        if not self.ordered:
+            if since is not None:
+                mask &= self.time[part] >= since
+            if until is not None:
+                mask &= self.time[part] < until
+        return np.flatnonzero(mask) + lo
 
     def kind_names(self, positions) -> list[str]:
         return [self.kinds[c] for c in self.kind[positions]]
@@ -257,7 +266,7 @@ class EventIndex:
         file = np.concatenate([np.full(len(s), i, np.int16) for i, s in enumerate(segments)]) if segments \
             else np.zeros(0, np.int16)
         return Events(file=file, files=tuple(s.inode for s in segments), kinds=tuple(self._kinds),
-                      users=tuple(self._users), **cols)
+                      users=tuple(self._users), ordered=bool(np.all(np.diff(cols["time"]) >= 0)), **cols)
 
     # ------------------------------------------------------------------ on disk
     def _save(self) -> None:

@@ -46,12 +46,13 @@ def attempts(events: Events, *, until: float, seconds: float, count: int, user: 
     unknown (a lockout is a refusal of a face that was not let in)."""
     edges = np.asarray(bucket_edges(until, seconds, count))
     starts = [float(e) for e in edges[:-1]]
+    positions = events.select(kinds=OUTCOMES + ("lockout",), user=user, since=edges[0], until=edges[-1])
+    slot = np.searchsorted(edges, events.time[positions], "right") - 1
+    kind = events.kind[positions]
     counts = {}
     for outcome in OUTCOMES:
-        kinds = (outcome, "lockout") if outcome == "unknown" else (outcome,)
-        positions = events.select(kinds=kinds, user=user, since=edges[0], until=edges[-1])
-        hist, _ = np.histogram(events.time[positions], bins=edges)
-        counts[outcome] = [int(v) for v in hist]
+        codes = [events.kind_code(outcome)] + ([events.kind_code("lockout")] if outcome == "unknown" else [])
+        counts[outcome] = [int(v) for v in np.bincount(slot[np.isin(kind, codes)], minlength=count)[:count]]
     return Buckets(starts=starts, counts=counts, seconds=seconds)
 
 
@@ -130,19 +131,23 @@ class WhatIf:
 
 
 def what_if(events: Events, *, current: float, threshold: float, last: int = 1000) -> WhatIf:
+    return what_if_curve(events, current=current, thresholds=[threshold], last=last)[0]
+
+
+def what_if_curve(events: Events, *, current: float, thresholds, last: int = 1000) -> list[WhatIf]:
+    """:func:`what_if` for several thresholds over the same last ``last`` attempts."""
     positions = events.select(kinds=("grant",) + REFUSALS)[-last:] if last > 0 else np.zeros(0, np.int64)
     sims = events.similarity[positions]
     known = ~np.isnan(sims)
     positions, sims = positions[known], sims[known]
     is_grant = events.kind[positions] == events.kind_code("grant")
     is_unknown = np.isin(events.kind[positions], [events.kind_code("unknown"), events.kind_code("lockout")])
-    lost = int(np.sum(is_grant & (sims < threshold)))
-    passing = ~is_grant & (sims >= threshold) & (sims < current)
-    if threshold >= current:
-        passing = np.zeros_like(passing)
-    return WhatIf(current=current, threshold=threshold, attempts=len(positions), grants_lost=lost,
-                  refusals_passing=int(np.sum(passing)), strangers=int(np.sum(passing & is_unknown)))
-
-
-def what_if_curve(events: Events, *, current: float, thresholds, last: int = 1000) -> list[WhatIf]:
-    return [what_if(events, current=current, threshold=float(t), last=last) for t in thresholds]
+    refused_below = ~is_grant & (sims < current)
+    out = []
+    for threshold in thresholds:
+        threshold = float(threshold)
+        passing = refused_below & (sims >= threshold)
+        out.append(WhatIf(current=current, threshold=threshold, attempts=len(positions),
+                          grants_lost=int(np.sum(is_grant & (sims < threshold))),
+                          refusals_passing=int(np.sum(passing)), strangers=int(np.sum(passing & is_unknown))))
+    return out

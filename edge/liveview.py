@@ -127,9 +127,9 @@ class LiveView:
                     cv2.LINE_AA)
         return _jpeg(image)
 
-    def snapshot(self) -> bytes | None:
+    def snapshot(self, timeout: float = 0.0) -> bytes | None:
         """The latest frame with the sighting drawn, as JPEG; None when there is no frame."""
-        seq, _t, frame = self._latest(after=0, timeout=0)
+        seq, _t, frame = self._latest(after=0, timeout=timeout)
         if frame is None:
             return None
         return self._encoded(seq, frame)
