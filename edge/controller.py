@@ -8,6 +8,8 @@ from typing import Protocol
 import numpy as np
 
 from .config import Config
+from .health import HealthSeries
+from .liveview import Stream
 from .status import Status
 
 
@@ -19,7 +21,17 @@ class Controller(Protocol):
 
     def status(self) -> Status: ...
 
-    def snapshot_jpeg(self) -> bytes | None: ...
+    def snapshot_jpeg(self) -> bytes | None:
+        """The live view's latest picture (scaled, the face marked); None without a camera."""
+        ...
+
+    def live_stream(self) -> Stream | None:
+        """The live view as MJPEG parts; None when the most viewers allowed are watching."""
+        ...
+
+    def health_series(self) -> HealthSeries:
+        """Door health over the last 24 hours."""
+        ...
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]: ...
 

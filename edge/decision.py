@@ -91,6 +91,7 @@ class Decision:
     votes: int = 0
     frames: int = 0
     reason: str = ""
+    attempt_seconds: float | None = None   # a grant: from the attempt's first frame to this one
 
     @property
     def opens(self) -> bool:
@@ -203,12 +204,13 @@ class Decider:
             user, votes = max(tally.items(), key=lambda kv: (len(kv[1]), max(v.score for v in kv[1])))
             if len(votes) >= p.frames_required:
                 frames = len(self._votes)
+                elapsed = now - self._attempt_start
                 self._reset_attempt()
                 self._cooldown_until = now + p.cooldown_seconds
                 self._cooldown_user = user
                 self._forgive(candidate.embedding)
                 return Decision("grant", user_id=user, score=max(v.score for v in votes), votes=len(votes),
-                                frames=frames)
+                                frames=frames, attempt_seconds=elapsed)
 
         if now - self._attempt_start >= p.window_seconds:  # this frame's vote is in: never an empty refusal
             return self._refuse(now)

@@ -8,8 +8,12 @@ Stages of :meth:`DoorLoop.process` (each a method, in this order):
    returns a reason turns the grant into a deny. Built in: the user must still be active (re-read from the
    store: a user disabled a moment ago must not get in). **A liveness check slots in here**
    (``loop.add_grant_check(check)``), between the recognition vote and the relay;
-4. ``_act``: relay/LEDs, the access log (synchronous: the audit record) and an :class:`edge.events.Event`
-   for the listeners (asynchronous, never blocks).
+4. ``_act``: relay/LEDs, the decision's face thumbnail (:mod:`edge.eventfaces`, encrypted; after the relay),
+   the access log (synchronous: the audit record) and an :class:`edge.events.Event` for the listeners
+   (asynchronous, never blocks).
+
+After each frame with a face, :attr:`DoorLoop.last_sighting` says what the door made of it; the live view
+(:mod:`edge.liveview`) draws it in the web thread, so watching costs the door nothing.
 
 It returns a typed :class:`FrameResult`. Gallery and policy changes are applied between frames
 (:meth:`request_reload` from any thread, applied in :meth:`process` / :meth:`idle`).
@@ -26,12 +30,13 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .config import Config
-from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces, votes_for
+from .eventfaces import EventFaces
 from .events import EventHub
-from .recognition.match import Ranker
+from .liveview import Sighting
 from .lognames import journal_name
+from .recognition.match import Ranker
 from .status import LastDecision
-from .unknown_faces import UnknownFaceArchive
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +54,7 @@ class FrameResult:
     user: str | None = None            # user name, never an id
     reason: str = ""
     unlocked_seconds: float = 0.0
-    photo: str | None = None           # file name in the unknown-face archive
+    photo: str | None = None           # name of the decision's face thumbnail (edge.eventfaces)
 
 
 GrantCheck = Callable[[Decision, Optional[Candidate], Optional[np.ndarray]], Optional[str]]
@@ -62,7 +67,7 @@ class DoorLoop:
 
     def __init__(self, cfg: Config, *, engine: Any, store: Any, access_log: Any, door: Any, events: EventHub,
                  clock: Callable[[], float], wall_clock: Callable[[], float],
-                 archive: UnknownFaceArchive | None = None):
+                 faces: EventFaces | None = None):
         self.cfg = cfg
         self.engine = engine
         self.store = store
@@ -71,7 +76,7 @@ class DoorLoop:
         self.events = events
         self.clock = clock
         self.wall_clock = wall_clock
-        self.archive = archive
+        self.faces = faces
         self.grant_checks: list[GrantCheck] = [self._user_is_active]
         self._reload = threading.Event()
         self._ranker: Ranker | None = None
@@ -80,6 +85,7 @@ class DoorLoop:
         self.decider = Decider(self.policy)
         self.last_decision: LastDecision | None = None
         self.last_candidate: Candidate | None = None
+        self.last_sighting: Sighting | None = None      # for the live view: drawn by the web thread
         self.processed_frames = 0
         self._processed: deque[float] = deque()
         self._load_gallery()
@@ -139,8 +145,19 @@ class DoorLoop:
         self.last_candidate = candidate
         refusal = self._check_grant(decision, candidate, frame) if decision.kind == "grant" else None
         result = self._act(decision, candidate, refusal)
+        if candidate is not None:
+            self.last_sighting = self._sighting(now, candidate, decision, refusal)
         self._count(now)
         return result
+
+    def _sighting(self, now: float, candidate: Candidate, decision: Decision, refusal: str | None) -> Sighting:
+        """What the live view draws: the face, its best match and, when grant checks beyond the built-in one
+        (liveness) judged it, their verdict."""
+        liveness = None
+        if decision.kind == "grant" and len(self.grant_checks) > 1:
+            liveness = "spoof" if refusal and not refusal.startswith("user is") else "live"
+        return Sighting(time=now, box=candidate.box, user_id=candidate.user_id, score=candidate.score,
+                        passes=votes_for(self.policy, candidate), liveness=liveness)
 
     def _candidate(self, frame: np.ndarray) -> Candidate | None:
         faces = self.engine.faces(frame, limit=1, detect_max_side=self.cfg.recognition.frame_detect_side)
@@ -174,39 +191,47 @@ class DoorLoop:
             self.door.signal_deny()
             log.warning("DENY %s: %s", journal_name(self.cfg, decision.user_id, name), refusal)
             self._remember("deny", name, decision.score, decision.user_id)
+            photo = self._thumbnail(candidate)
             self.record("deny", user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
-                        reason=refusal)
-            return FrameResult(decision, candidate, "deny", name, refusal)
+                        reason=refusal, **_photo(photo))
+            return FrameResult(decision, candidate, "deny", name, refusal, photo=photo)
         if kind == "grant":
             who = journal_name(self.cfg, decision.user_id, name)
             seconds = self.door.unlock(reason=f"grant {who}")
             self._remember("grant", name, decision.score, decision.user_id)
             log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", who, decision.score,
                      decision.votes, decision.frames, seconds)
+            photo = self._thumbnail(candidate)          # after the relay: the door does not wait for it
+            extra = _photo(photo)
+            if decision.attempt_seconds is not None:
+                extra["attempt_seconds"] = round(decision.attempt_seconds, 3)
             self.record("grant", user=name, user_id=decision.user_id, similarity=decision.score, decision="grant",
-                        votes=decision.votes, frames=decision.frames)
-            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds)
+                        votes=decision.votes, frames=decision.frames, **extra)
+            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds, photo=photo)
         self.door.signal_deny()
         self._remember(kind, name, decision.score, decision.user_id if kind == "deny" else None)
+        photo = self._thumbnail(candidate)
         if kind == "lockout":
             log.warning("LOCKOUT: %s", decision.reason)
             self.record("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
-                        seconds=self.policy.lockout_seconds)
-            return FrameResult(decision, candidate, "lockout", None, decision.reason)
+                        seconds=self.policy.lockout_seconds, **_photo(photo))
+            return FrameResult(decision, candidate, "lockout", None, decision.reason, photo=photo)
         log.info("%s %s (best similarity %.3f): %s", kind.upper(),
                  journal_name(self.cfg, decision.user_id if kind == "deny" else None, name),
                  decision.score or -1, decision.reason)     # the reason names users by id only
-        photo = None
-        if kind == "unknown" and self.cfg.decision.keep_unknown_photos and self.archive is not None \
-                and candidate is not None:
-            photo = self.archive.keep(candidate.crop)
         user = name if kind == "deny" else None
         ids = {"user_id": decision.user_id} if kind == "deny" and decision.user_id else {}
         self.record(kind, user=user, similarity=decision.score, decision="deny", reason=decision.reason,
-                    **ids, **({"photo": photo} if photo else {}))
+                    **ids, **_photo(photo))
         return FrameResult(decision, candidate, kind, user, decision.reason, photo=photo)
 
     # ------------------------------------------------------------------ records
+    def _thumbnail(self, candidate: Candidate | None) -> str | None:
+        """Keep the face this decision was made on (encrypted); its name for the access log."""
+        if self.faces is None or candidate is None:
+            return None
+        return self.faces.keep(candidate.crop)
+
     def _user_name(self, user_id: str | None) -> str | None:
         if user_id is None:
             return None
@@ -257,3 +282,7 @@ class DoorLoop:
             return 0.0
         return (len(seen) - 1) / max(seen[-1] - seen[0], 1e-6)
 
+
+
+def _photo(name: str | None) -> dict[str, Any]:
+    return {"photo": name} if name else {}

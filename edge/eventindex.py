@@ -1,6 +1,6 @@
 """A columnar index of the access log, so charts and the log page do not decrypt a year of events per view.
 
-What it holds, per event: time, kind, user, similarity, the grant's first-frame-to-unlock seconds, and where
+What it holds, per event: time, kind, user (name and id), similarity, the grant's first-frame-to-unlock seconds, and where
 the event's line is (file, byte offset, length), so the log page decrypts only the fifty lines it shows.
 
 Why encrypted (design decision): per-user grant rates need names, and a plain list of times and names would say
@@ -38,7 +38,7 @@ INDEX_SUFFIX = ".index"
 FORMAT = 1
 SAVE_AFTER = 500            # new lines decrypted since the last save before the index is written again
 HEAD_BYTES = 120            # a Fernet token is longer: the first line's random IV is inside these bytes
-_COLUMNS = {"time": np.float64, "kind": np.int16, "user": np.int32, "similarity": np.float32,
+_COLUMNS = {"time": np.float64, "kind": np.int16, "user": np.int32, "uid": np.int32, "similarity": np.float32,
             "seconds": np.float32, "offset": np.int64, "length": np.int32}
 
 
@@ -64,6 +64,7 @@ class Events:
     time: np.ndarray
     kind: np.ndarray
     user: np.ndarray
+    uid: np.ndarray
     similarity: np.ndarray
     seconds: np.ndarray
     offset: np.ndarray
@@ -72,6 +73,7 @@ class Events:
     files: tuple
     kinds: tuple
     users: tuple
+    uids: tuple = ()
     ordered: bool = True        # times never go backwards (the usual case): time ranges are found by bisection
 
     def __len__(self) -> int:
@@ -89,8 +91,10 @@ class Events:
         return np.isin(self.kind, codes)
 
     def select(self, *, kinds=None, user: str | None = None, since: float | None = None,
-               until: float | None = None) -> np.ndarray:
-        """Positions of the matching events, oldest first."""
+               until: float | None = None, owner=None) -> np.ndarray:
+        """Positions of the matching events, oldest first. ``owner`` (a User): only the events about that
+        account, as :func:`edge.web.display.is_own` decides (by user id; an event without one by name, and only
+        if it is not older than the account)."""
         lo, hi = 0, len(self)
         if self.ordered:
             if since is not None:
@@ -103,6 +107,11 @@ class Events:
             mask &= np.isin(self.kind[part], [self.kind_code(k) for k in kinds])
         if user:
             mask &= self.user[part] == self.user_code(user)
+        if owner is not None:
+            uid = self.uids.index(owner.id) if owner.id in self.uids else -2
+            by_name = (self.uid[part] == -1) & (self.user[part] == self.user_code(owner.username)) \
+                & (self.time[part] >= owner.created)
+            mask &= (self.uid[part] == uid) | by_name
         if not self.ordered:
             if since is not None:
                 mask &= self.time[part] >= since
@@ -130,6 +139,8 @@ class EventIndex:
         self._users: list[str] = []
         self._kind_codes: dict[str, int] = {}
         self._user_codes: dict[str, int] = {}
+        self._uids: list[str] = []
+        self._uid_codes: dict[str, int] = {}
         self._view: Events | None = None
         self._unsaved = 0
         self._loaded = False
@@ -240,6 +251,8 @@ class EventIndex:
             rows["kind"].append(self._code(self._kinds, self._kind_codes, str(event.get("kind"))))
             user = event.get("user")
             rows["user"].append(-1 if not user else self._code(self._users, self._user_codes, str(user)))
+            uid = event.get("user_id")
+            rows["uid"].append(-1 if not uid else self._code(self._uids, self._uid_codes, str(uid)))
             rows["similarity"].append(_number(event.get("similarity"), np.nan))
             rows["seconds"].append(_number(event.get("attempt_seconds"), np.nan))
             rows["offset"].append(start)
@@ -266,12 +279,12 @@ class EventIndex:
         file = np.concatenate([np.full(len(s), i, np.int16) for i, s in enumerate(segments)]) if segments \
             else np.zeros(0, np.int16)
         return Events(file=file, files=tuple(s.inode for s in segments), kinds=tuple(self._kinds),
-                      users=tuple(self._users), ordered=bool(np.all(np.diff(cols["time"]) >= 0)), **cols)
+                      users=tuple(self._users), uids=tuple(self._uids), ordered=bool(np.all(np.diff(cols["time"]) >= 0)), **cols)
 
     # ------------------------------------------------------------------ on disk
     def _save(self) -> None:
         segments = list(self._segments.values())
-        meta = {"format": FORMAT, "kinds": self._kinds, "users": self._users,
+        meta = {"format": FORMAT, "kinds": self._kinds, "users": self._users, "uids": self._uids,
                 "segments": [{"inode": s.inode, "head": s.head, "size": s.size, "rows": len(s)} for s in segments]}
         arrays = {k: (np.concatenate([s.cols[k] for s in segments]) if segments else np.zeros(0, t))
                   for k, t in _COLUMNS.items()}
@@ -302,7 +315,8 @@ class EventIndex:
             log.info("access log index %s not usable (%s); rebuilding it from the log", self.path,
                      type(exc).__name__)
             return
-        self._kinds, self._users = list(meta["kinds"]), list(meta["users"])
+        self._kinds, self._users, self._uids = list(meta["kinds"]), list(meta["users"]), list(meta.get("uids", []))
+        self._uid_codes = {u: i for i, u in enumerate(self._uids)}
         self._kind_codes = {k: i for i, k in enumerate(self._kinds)}
         self._user_codes = {u: i for i, u in enumerate(self._users)}
         start = 0

@@ -118,14 +118,7 @@ class LiveView:
         cv2.putText(image, label, (x + 3, top + th + 2), font, size, WHITE, thick, cv2.LINE_AA)
 
     def placeholder(self, text: str = "No picture from the camera") -> bytes:
-        """A dark frame saying why there is no picture."""
-        height = round(self.width * 3 / 4)
-        image = np.full((height, self.width, 3), 40, np.uint8)
-        font = cv2.FONT_HERSHEY_SIMPLEX
-        (tw, th), _ = cv2.getTextSize(text, font, 0.6, 1)
-        cv2.putText(image, text, ((self.width - tw) // 2, (height + th) // 2), font, 0.6, (220, 220, 220), 1,
-                    cv2.LINE_AA)
-        return _jpeg(image)
+        return placeholder_jpeg(text, width=self.width)
 
     def snapshot(self, timeout: float = 0.0) -> bytes | None:
         """The latest frame with the sighting drawn, as JPEG; None when there is no frame."""
@@ -201,6 +194,16 @@ class Stream:
 
     def __del__(self):
         self.close()
+
+
+def placeholder_jpeg(text: str, *, width: int = 480) -> bytes:
+    """A dark 4:3 frame saying why there is no picture (so the page never shows a broken image)."""
+    height = round(width * 3 / 4)
+    image = np.full((height, width, 3), 40, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (tw, th), _ = cv2.getTextSize(text, font, 0.6, 1)
+    cv2.putText(image, text, ((width - tw) // 2, (height + th) // 2), font, 0.6, (220, 220, 220), 1, cv2.LINE_AA)
+    return _jpeg(image)
 
 
 def _jpeg(image: np.ndarray, quality: int = 70) -> bytes:

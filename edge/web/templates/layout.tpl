@@ -18,6 +18,7 @@
     <a href="/log">Log</a>
     % end
     % if web.is_admin():
+    <a href="/charts">Charts</a>
     <a href="/recognize">Test</a>
     <a href="/settings">Settings</a>
     <a href="/unlock">Unlock</a>
