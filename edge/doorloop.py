@@ -283,6 +283,5 @@ class DoorLoop:
         return (len(seen) - 1) / max(seen[-1] - seen[0], 1e-6)
 
 
-
 def _photo(name: str | None) -> dict[str, Any]:
     return {"photo": name} if name else {}

@@ -85,14 +85,14 @@ class EventFaces:
             day = time.strftime("%Y%m%d", time.localtime(now))
             stem = time.strftime("%H%M%S", time.localtime(now)) + f"-{int(now * 1e6) % 1_000_000:06d}"
             with self._lock:
-                self._tally()
+                days = self._tally()
                 folder = self.folder / day
                 folder.mkdir(mode=0o700, parents=True, exist_ok=True)
                 stem = self._unused(folder, stem)
                 fd = os.open(folder / (stem + SUFFIX), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(token)
-                self._days.setdefault(day, {})[stem] = len(token)
+                days.setdefault(day, {})[stem] = len(token)
                 self._total += len(token)
                 self._prune_locked(now)
             return f"{day}/{stem}"
@@ -144,8 +144,7 @@ class EventFaces:
     def usage(self) -> tuple[int, int]:
         """(thumbnails, bytes) on disk."""
         with self._lock:
-            self._tally()
-            return sum(len(d) for d in self._days.values()), self._total
+            return sum(len(d) for d in self._tally().values()), self._total
 
     def prune(self) -> int:
         """Apply the retention now; returns how many thumbnails were removed."""
@@ -153,9 +152,10 @@ class EventFaces:
             self._tally()
             return self._prune_locked(self.clock(), force=True)
 
-    def _tally(self) -> None:
+    def _tally(self) -> OrderedDict[str, dict[str, int]]:
+        """The sizes on disk, day by day (oldest first): scanned once, then kept up to date in memory."""
         if self._days is not None:
-            return
+            return self._days
         days: OrderedDict[str, dict[str, int]] = OrderedDict()
         total = 0
         if self.folder.is_dir():
@@ -170,21 +170,23 @@ class EventFaces:
                     total += size
                 days[day_dir.name] = files
         self._days, self._total = days, total
+        return days
 
     def _prune_locked(self, now: float, force: bool = False) -> int:
+        days = self._tally()
         removed = 0
         today = time.strftime("%Y%m%d", time.localtime(now))
         if force or today != self._pruned_day:           # the age rule only changes when the day does
             self._pruned_day = today
             oldest_kept = time.strftime("%Y%m%d", time.localtime(now - self.days * 86400))
-            for day in [d for d in self._days if d < oldest_kept]:
-                removed += len(self._days[day])
-                self._total -= sum(self._days.pop(day).values())
+            for day in [d for d in days if d < oldest_kept]:
+                removed += len(days[day])
+                self._total -= sum(days.pop(day).values())
                 shutil.rmtree(self.folder / day, ignore_errors=True)
-        while self._total > self.max_bytes and self._days:
-            day, files = next(iter(self._days.items()))
+        while self._total > self.max_bytes and days:
+            day, files = next(iter(days.items()))
             if not files:
-                self._days.pop(day)
+                days.pop(day)
                 _rmdir(self.folder / day)
                 continue
             stem = next(iter(files))                        # names grow with time: the oldest

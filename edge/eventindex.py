@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -172,7 +173,7 @@ class EventIndex:
         or unreadable are left out."""
         paths = self._paths_by_inode()
         out = []
-        handles: dict[int, object] = {}
+        handles: dict[int, BinaryIO] = {}
         try:
             for pos in positions:
                 inode = events.files[events.file[pos]]
@@ -236,7 +237,7 @@ class EventIndex:
         end = data.rfind(b"\n")
         if end < 0:
             return False                                    # no whole line yet (or a torn one)
-        rows = {k: [] for k in _COLUMNS}
+        rows: dict[str, list[Any]] = {k: [] for k in _COLUMNS}
         position = segment.size
         for line in data[:end].split(b"\n"):
             start, position = position, position + len(line) + 1
@@ -289,7 +290,8 @@ class EventIndex:
         arrays = {k: (np.concatenate([s.cols[k] for s in segments]) if segments else np.zeros(0, t))
                   for k, t in _COLUMNS.items()}
         buf = io.BytesIO()
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8), **arrays)
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), np.uint8)
+        np.savez(buf, **arrays)  # type: ignore[arg-type]
         try:
             write_durable(self.path, self.log.keyring.encrypt(buf.getvalue()))
             self._unsaved = 0

@@ -131,7 +131,9 @@ class HealthRecorder:
         last = int(now // self.bucket_seconds)
         count = self.span_seconds // self.bucket_seconds
         keys = range(last - count + 1, last + 1)
-        fps, ms, counters = [], [], {name: [] for name in COUNTERS}
+        fps: list[float | None] = []
+        ms: list[float | None] = []
+        counters: dict[str, list[int]] = {name: [] for name in COUNTERS}
         with self._lock:
             for key in keys:
                 b = self._buckets.get(key)
@@ -160,6 +162,8 @@ class HealthRecorder:
             log.warning("cannot save the door health history to %s: %s", self.path, exc)
 
     def _load(self) -> None:
+        if self.path is None:
+            return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("bucket_seconds") != self.bucket_seconds:

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 import cv2
 import numpy as np
@@ -154,7 +154,7 @@ class LiveView:
         with self._lock:
             self._viewers -= 1
 
-    def _parts(self) -> Iterator[bytes]:
+    def _parts(self) -> Generator[bytes, None, None]:
         seq = 0
         period = 1.0 / self.fps
         deadline = self.clock() + self.max_seconds

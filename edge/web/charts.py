@@ -105,9 +105,9 @@ def health_cards(series: HealthSeries) -> list[HealthCard]:
         known = [v for v in values if v is not None]
         cards.append(HealthCard(name, f"now {fmt(last(values), unit)}", f"peak {fmt(max(known, default=None), unit)}",
                                 svg.sparkline(values, title=f"{name} over the last 24 hours")))
-    for name, values in (("Camera restarts", series.camera_restarts), ("Relay operations", series.relay_operations),
+    for name, counts in (("Camera restarts", series.camera_restarts), ("Relay operations", series.relay_operations),
                          ("Held-open alarms", series.held_open_alarms)):
-        cards.append(HealthCard(name, f"{sum(values)} in 24 h", "",
-                                svg.sparkline([float(v) for v in values], title=f"{name} over the last 24 hours",
+        cards.append(HealthCard(name, f"{sum(counts)} in 24 h", "",
+                                svg.sparkline([float(v) for v in counts], title=f"{name} over the last 24 hours",
                                               bars=True, colour=svg.COLOURS["deny" if "alarm" in name else "line"])))
     return cards
