@@ -20,16 +20,15 @@
 <p class="muted">{{total}} event{{'' if total == 1 else 's'}}, page {{page}} of {{pages}}.</p>
 <div class="table-wrap">
 <table class="log{{' with-faces' if faces else ''}}">
-  <thead><tr><th>Time</th><th>Event</th><th>User</th><th>Similarity</th><th>Source</th>
+  <thead><tr>
     % if faces:
     <th>Face</th>
     % end
+    <th>Time</th><th>Event</th><th>User</th><th>Similarity</th><th class="source">Source</th>
   </tr></thead>
   <tbody>
   % for e in events:
-  <tr class="{{e.get('kind')}}"><td>{{format_time(e.get('time'))}}</td><td>{{e.get('kind')}}</td>
-      <td>{{e.get('user') or ''}}</td><td>{{format_similarity(e.get('similarity'))}}</td>
-      <td>{{e.get('source') or ''}}</td>
+  <tr class="{{e.get('kind')}}">
       % if faces:
       <td class="face">
         % if e.get('photo') and e.get('kind') != 'enrol':
@@ -50,6 +49,9 @@
         % end
       </td>
       % end
+      <td>{{format_time(e.get('time'))}}</td><td class="result">{{e.get('kind')}}</td>
+      <td>{{e.get('user') or ''}}</td><td>{{format_similarity(e.get('similarity'))}}</td>
+      <td class="source">{{e.get('source') or ''}}</td>
   </tr>
   % end
   </tbody>
