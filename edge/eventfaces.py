@@ -147,10 +147,13 @@ class EventFaces:
             return sum(len(d) for d in self._tally().values()), self._total
 
     def prune(self) -> int:
-        """Apply the retention now; returns how many thumbnails were removed."""
-        with self._lock:
-            self._tally()
-            return self._prune_locked(self.clock(), force=True)
+        """Apply the retention now; returns how many thumbnails were removed (a failure is logged, not raised)."""
+        try:
+            with self._lock:
+                return self._prune_locked(self.clock(), force=True)
+        except OSError as exc:
+            log.error("cannot apply the face thumbnail retention in %s: %s", self.folder, exc)
+            return 0
 
     def _tally(self) -> OrderedDict[str, dict[str, int]]:
         """The sizes on disk, day by day (oldest first): scanned once, then kept up to date in memory."""

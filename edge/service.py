@@ -371,6 +371,8 @@ class DoorService:
         """Start the threads (capture, recognition, reload, web); returns at once."""
         threading.excepthook = self._thread_crashed
         self.events.add_listener(self.health.on_event)
+        if self.loop.faces is not None:
+            self.loop.faces.prune()             # retention applies even to a door that sees nobody for days
         self.feed.start()
         for target, name in ((self._recognition_thread, "recognition"), (self._reload_worker, "reload")):
             thread = threading.Thread(target=target, name=name, daemon=True)

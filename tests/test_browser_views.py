@@ -20,7 +20,7 @@ from edge.camera import FolderSource
 from edge.enrolment import enrol
 from edge.eventfaces import EventFaces
 from edge.liveview import GREEN
-from test_browser import ARGS, CHROMIUM, chromium  # noqa: F401  (the shared browser fixture)
+from test_browser import chromium  # noqa: F401  (the shared browser fixture)
 from web_fixtures import PASSWORD, make_backend
 
 ARTIFACTS = REPO_ROOT / "artifacts"
