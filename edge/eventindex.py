@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .atomic import write_durable
+from .errors import DiskFullError
 from .keys import InvalidToken
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ class EventIndex:
         try:
             write_durable(self.path, self.log.keyring.encrypt(buf.getvalue()))
             self._unsaved = 0
-        except OSError as exc:
+        except (OSError, DiskFullError) as exc:
             log.warning("access log index: cannot save %s: %s (it is rebuilt from the log when needed)",
                         self.path, exc)
 

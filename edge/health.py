@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from .atomic import write_durable
+from .errors import DiskFullError
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class HealthRecorder:
             self._saved_at = self.clock()
         try:
             write_durable(self.path, json.dumps(data).encode("utf-8"))
-        except OSError as exc:
+        except (OSError, DiskFullError) as exc:
             log.warning("cannot save the door health history to %s: %s", self.path, exc)
 
     def _load(self) -> None:

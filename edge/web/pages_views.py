@@ -64,7 +64,7 @@ def face(day, stem):
     return _jpeg(data)
 
 
-@app.post("/faces/enrol", access="admin")
+@app.post("/faces/enrol", access="admin", heavy=True)
 def enrol_face():
     """An unknown face from the log becomes a template of the chosen user (the log's "Enrol as" form)."""
     web = current_web()
