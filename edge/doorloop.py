@@ -40,6 +40,7 @@ from .status import LastDecision
 
 log = logging.getLogger(__name__)
 
+LIVENESS_SHOWN_SECONDS = 3.0     # how long the live view shows the liveness verdict on the face
 QUIET_KINDS = ("idle", "collecting", "cooldown", "locked_out")   # decisions that do nothing at the door
 
 
@@ -86,6 +87,8 @@ class DoorLoop:
         self.last_decision: LastDecision | None = None
         self.last_candidate: Candidate | None = None
         self.last_sighting: Sighting | None = None      # for the live view: drawn by the web thread
+        self.refused_by: GrantCheck | None = None         # the grant check that refused the last grant vote
+        self._liveness: tuple[str, float] | None = None   # ("live" | "spoof", when): the last verdict
         self.processed_frames = 0
         self._processed: deque[float] = deque()
         self._load_gallery()
@@ -145,17 +148,20 @@ class DoorLoop:
         self.last_candidate = candidate
         refusal = self._check_grant(decision, candidate, frame) if decision.kind == "grant" else None
         result = self._act(decision, candidate, refusal)
+        if decision.kind == "grant" and len(self.grant_checks) > 1:     # a liveness check judged this face
+            spoof = refusal is not None and self.refused_by != self._user_is_active
+            self._liveness = ("spoof" if spoof else "live", now)
         if candidate is not None:
-            self.last_sighting = self._sighting(now, candidate, decision, refusal)
+            self.last_sighting = self._sighting(now, candidate)
         self._count(now)
         return result
 
-    def _sighting(self, now: float, candidate: Candidate, decision: Decision, refusal: str | None) -> Sighting:
-        """What the live view draws: the face, its best match and, when grant checks beyond the built-in one
-        (liveness) judged it, their verdict."""
+    def _sighting(self, now: float, candidate: Candidate) -> Sighting:
+        """What the live view draws: the face, its best match and, for a few seconds after grant checks beyond
+        the built-in one (liveness) judged it, their verdict."""
         liveness = None
-        if decision.kind == "grant" and len(self.grant_checks) > 1:
-            liveness = "spoof" if refusal and not refusal.startswith("user is") else "live"
+        if self._liveness is not None and now - self._liveness[1] <= LIVENESS_SHOWN_SECONDS:
+            liveness = self._liveness[0]
         return Sighting(time=now, box=candidate.box, user_id=candidate.user_id, score=candidate.score,
                         passes=votes_for(self.policy, candidate), liveness=liveness)
 
@@ -168,9 +174,11 @@ class DoorLoop:
         return ranker(embedding, top=2) if ranker is not None else []
 
     def _check_grant(self, decision: Decision, candidate: Candidate | None, frame: np.ndarray | None) -> str | None:
+        self.refused_by = None
         for check in self.grant_checks:
             reason = check(decision, candidate, frame)
             if reason:
+                self.refused_by = check
                 return reason
         return None
 

@@ -29,6 +29,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .atomic import write_durable
 from .keys import InvalidToken, KeyRing
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,20 @@ class EventFaces:
             return None
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         return image
+
+    def reencrypt(self) -> int:
+        """Re-encrypt every thumbnail under the key ring's newest key (``edge-face keys rotate``); returns how
+        many could not be decrypted and were left as they were."""
+        kept = 0
+        with self._lock:
+            self.keyring.refresh()
+            for path in sorted(self.folder.glob("*/*" + SUFFIX)) if self.folder.is_dir() else []:
+                try:
+                    write_durable(path, self.keyring.rotate(path.read_bytes()))
+                except InvalidToken:
+                    kept += 1
+            self._days = None                              # sizes changed a little: tally again when needed
+        return kept
 
     # ------------------------------------------------------------------ retention
     def usage(self) -> tuple[int, int]:

@@ -99,3 +99,28 @@ def test_disabled_or_failing_archive_keeps_nothing_and_does_not_raise(tmp_path, 
     blocked.write_text("a file where the folder should be")
     assert EventFaces(blocked, KeyRing.generate()).keep(crop) is None
     assert "cannot keep a face thumbnail" in caplog.text
+
+
+def test_key_rotation_re_encrypts_thumbnails_and_drops_the_log_index(tmp_path, crop):
+    from edge.accesslog import AccessLog
+    from edge.config import Config
+    from edge.eventindex import EventIndex
+    from edge.keyrotation import rotate
+    from edge.keys import init_keys, load_keyring
+    from edge.store import DB_FILE_NAME, Store
+
+    cfg = Config().replace("paths", state_dir=str(tmp_path / "state"))
+    ring, _ = init_keys(cfg)
+    store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, bcrypt_rounds=4)
+    log = AccessLog.open(cfg, keyring=ring)
+    faces = EventFaces.open(cfg, ring)
+    name = faces.keep(crop)
+    log.append("unknown", similarity=0.2, photo=name)
+    index = EventIndex(log, save_after=1)
+    index.refresh()
+    assert index.path.exists()
+    old_key = cfg.key_file.read_text().strip().encode()
+    rotate(store, log, faces)
+    assert not index.path.exists()                                    # nothing left under the old key
+    assert EventFaces.open(cfg, load_keyring(cfg)).read(name).startswith(JPEG_MAGIC)
+    assert EventFaces.open(cfg, KeyRing(keys=[old_key])).read(name) is None

@@ -604,3 +604,6 @@ def test_a_grant_check_turns_a_grant_into_a_deny_before_the_relay(tmp_path, cast
     assert [s.state for s in factory.pin(RELAY).states] == [False]
     denies = [e for e in log.events() if e["kind"] == "deny"]
     assert denies and denies[0]["reason"] == "no sign of life"
+    spoofed = [r for r in results if r.decision.kind == "grant"][0]
+    assert svc.loop.last_sighting.liveness == "spoof"                 # the live view marks the face
+    assert denies[0]["photo"] and spoofed.photo == denies[0]["photo"]  # the refused face is kept too
