@@ -3,7 +3,7 @@ web tests use a double. ``controller=None`` in :func:`edge.web.create_app` means
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Hashable, Protocol
 
 import numpy as np
 
@@ -25,8 +25,9 @@ class Controller(Protocol):
         """The live view's latest picture (scaled, the face marked); None without a camera."""
         ...
 
-    def live_stream(self) -> Stream | None:
-        """The live view as MJPEG parts; None when the most viewers allowed are watching."""
+    def live_stream(self, viewer: Hashable | None = None) -> Stream | None:
+        """The live view as MJPEG parts; None when the most viewers allowed are watching. A ``viewer`` (the
+        browser's session) that asks again ends its previous stream."""
         ...
 
     def health_series(self) -> HealthSeries:

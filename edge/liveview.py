@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Generator, Iterator
+from typing import Callable, Generator, Hashable, Iterator
 
 import cv2
 import numpy as np
@@ -72,16 +72,13 @@ class LiveView:
         self._viewers = 0
         self._cache: tuple[int, bytes] | None = None       # (frame sequence, encoded JPEG) shared by viewers
         self._closed = threading.Event()
+        self._streams: dict[Hashable, threading.Event] = {}   # viewer -> its stream's stop signal
         self.encoded = 0                                    # frames encoded (tests, benchmark)
 
     @property
     def viewers(self) -> int:
         with self._lock:
             return self._viewers
-
-    def close(self) -> None:
-        """End every stream (the service is stopping)."""
-        self._closed.set()
 
     # ------------------------------------------------------------------ one picture
     def render(self, frame: np.ndarray, sighting: Sighting | None = None) -> np.ndarray:
@@ -141,33 +138,54 @@ class LiveView:
         return data
 
     # ------------------------------------------------------------------ the stream
-    def stream(self) -> "Stream | None":
+    def stream(self, viewer: Hashable | None = None) -> "Stream | None":
         """The MJPEG body (an iterable of parts with ``close()``, as WSGI wants), or None when
-        :attr:`max_viewers` are already watching."""
+        :attr:`max_viewers` are already watching. A ``viewer`` (the browser's session) that asks again (a reload,
+        back to the dashboard) ends its previous stream at once, rather than when the server next writes to a
+        connection the browser has already left."""
         with self._lock:
-            if self._viewers >= self.max_viewers or self._closed.is_set():
+            if self._closed.is_set():
                 return None
+            previous = self._streams.get(viewer) if viewer is not None else None
+            if previous is not None:
+                previous.set()
+            elif self._viewers >= self.max_viewers:
+                return None
+            stop = threading.Event()
+            if viewer is not None:
+                self._streams[viewer] = stop
             self._viewers += 1
-        return Stream(self)
+        return Stream(self, stop, viewer)
 
-    def _left(self) -> None:
+    def close(self) -> None:
+        """End every stream (the service is stopping)."""
+        with self._lock:
+            self._closed.set()
+            for stop in self._streams.values():
+                stop.set()
+
+    def _left(self, stop: threading.Event, viewer: Hashable | None) -> None:
         with self._lock:
             self._viewers -= 1
+            if viewer is not None and self._streams.get(viewer) is stop:
+                del self._streams[viewer]
 
-    def _parts(self) -> Generator[bytes, None, None]:
+    def _parts(self, stop: threading.Event) -> Generator[bytes, None, None]:
         seq = 0
         period = 1.0 / self.fps
         deadline = self.clock() + self.max_seconds
-        while not self._closed.is_set() and self.clock() < deadline:
+        while not stop.is_set() and not self._closed.is_set() and self.clock() < deadline:
             started = self.clock()
             new_seq, _t, frame = self._latest(after=seq, timeout=self.no_frame_seconds)
+            if stop.is_set():
+                break
             if frame is None:
                 yield _part(self.placeholder())
                 continue
             seq = new_seq
             yield _part(self._encoded(seq, frame))
             wait = period - (self.clock() - started)
-            if wait > 0 and self._closed.wait(wait):
+            if wait > 0 and stop.wait(wait):
                 break
 
 
@@ -175,9 +193,11 @@ class Stream:
     """One viewer's stream; the viewer's place is given back on ``close()`` (the WSGI server calls it when the
     browser goes away) or when the stream ends, exactly once, even if it was never iterated."""
 
-    def __init__(self, view: LiveView):
+    def __init__(self, view: LiveView, stop: threading.Event, viewer: Hashable | None):
         self._view = view
-        self._parts = view._parts()
+        self._stop = stop
+        self._viewer = viewer
+        self._parts = view._parts(stop)
         self._open = True
 
     def __iter__(self) -> Iterator[bytes]:
@@ -190,7 +210,7 @@ class Stream:
         if self._open:
             self._open = False
             self._parts.close()
-            self._view._left()
+            self._view._left(self._stop, self._viewer)
 
     def __del__(self):
         self.close()

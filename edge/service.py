@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -329,9 +329,10 @@ class DoorService:
         a camera."""
         return self.live.snapshot()
 
-    def live_stream(self) -> Stream | None:
-        """An MJPEG stream of the live view, or None when enough people are watching already."""
-        return self.live.stream()
+    def live_stream(self, viewer: Hashable | None = None) -> Stream | None:
+        """An MJPEG stream of the live view, or None when enough people are watching already; a ``viewer`` that
+        asks again ends its previous stream."""
+        return self.live.stream(viewer)
 
     def health_series(self) -> HealthSeries:
         """The door's health over the last 24 hours (fps, time per frame, camera restarts, relay, alarms)."""

@@ -151,10 +151,12 @@ def test_admin_sees_live_view_faces_and_charts(chromium, door, faces_dir):  # no
         assert page.locator("table.per-user td.username", has_text="barack").count() == 1
         page.screenshot(path=str(ARTIFACTS / "views-charts-desktop.png"), full_page=True)
         no_horizontal_scroll(page, 1280)
+        cookies = ctx.cookies()
+        ctx.close()                                   # one browser at a time: its live view and connections go
 
         phone = chromium.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
                                      device_scale_factor=2, is_mobile=True, has_touch=True)
-        phone.add_cookies(ctx.cookies())
+        phone.add_cookies(cookies)
         try:
             p = phone.new_page()
             p.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)

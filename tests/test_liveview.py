@@ -90,3 +90,16 @@ def test_no_picture_gives_a_placeholder_and_closing_ends_every_stream():
     assert list(parts) == [] and view.viewers == 0
     assert view.stream() is None
     assert camera_available("running") and camera_available("retrying") and not camera_available("none")
+
+
+def test_a_viewer_that_asks_again_ends_its_previous_stream_at_once(feed):
+    view = LiveView(feed.latest, lambda: None, fps=10, max_viewers=1)
+    first = iter(view.stream(viewer="browser-a"))
+    next(first)
+    assert view.stream(viewer="browser-b") is None                     # full
+    second = view.stream(viewer="browser-a")                           # the same browser reloads the page
+    assert second is not None
+    assert list(first) == [] and view.viewers == 1                     # the old stream ended by itself
+    parse_part(next(iter(second)))
+    second.close()
+    assert view.viewers == 0

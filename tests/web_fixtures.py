@@ -77,8 +77,8 @@ class ControllerDouble:
     def snapshot_jpeg(self) -> bytes | None:
         return self.live.snapshot()
 
-    def live_stream(self):
-        return self.live.stream()
+    def live_stream(self, viewer=None):
+        return self.live.stream(viewer)
 
     def health_series(self):
         return self.health.series()

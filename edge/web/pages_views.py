@@ -40,7 +40,8 @@ def live():
     available, why = camera_state(web)
     if not available:
         return _jpeg(placeholder_jpeg(why))
-    stream = web.controller.live_stream()
+    session = web.session                           # one stream per browser: a reload ends the previous one
+    stream = web.controller.live_stream(("session", session.user_id, session.created) if session else None)
     if stream is None:                              # the most viewers allowed are watching: one still picture
         return _jpeg(web.controller.snapshot_jpeg() or placeholder_jpeg("No picture from the camera"))
     response.content_type = CONTENT_TYPE
