@@ -51,7 +51,7 @@ from .diskspace import free_bytes
 from .door import Door, make_pin_factory
 from .doorloop import DoorLoop, FrameResult
 from .errors import EdgeError, SettingError
-from .eventfaces import EventFaces
+from .eventfaces import EventFaces, encode_thumbnail
 from .events import EventHub
 from .health import FILE_NAME as HEALTH_FILE, HealthRecorder, HealthSeries
 from .liveview import LiveView, Stream
@@ -267,8 +267,10 @@ class DoorService:
         candidate = self.loop.last_candidate
         if candidate is None or candidate.crop is None:
             return None
-        ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return bytes(data) if ok else None
+        try:
+            return encode_thumbnail(candidate.crop)      # the same small JPEG the log keeps (encrypted)
+        except ValueError:
+            return None
 
     def _mqtt_health(self) -> None:
         if self.mqtt is not None:
