@@ -126,8 +126,10 @@ def test_admin_sees_live_view_faces_and_charts(chromium, door, faces_dir):  # no
         page.wait_for_load_state("load")
         thumbs = page.locator("img.thumb")
         assert thumbs.count() >= 2                                    # the door's grant and the unknown face
-        assert all(thumbs.nth(i).evaluate("img => img.complete && img.naturalWidth === 160")
-                   for i in range(thumbs.count()))
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")   # the thumbnails load lazily
+        page.wait_for_function("() => [...document.querySelectorAll('img.thumb')]"
+                               ".every(img => img.complete && img.naturalWidth === 160)", timeout=15000)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ARTIFACTS / "views-log-desktop.png"), full_page=True)
         form = page.locator("form.enrol-as").first
         form.locator("select").select_option(label="keeper")          # click 1
