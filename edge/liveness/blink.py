@@ -48,11 +48,13 @@ class BlinkDetector:
         self.baseline_seconds = baseline_seconds
         self._open: deque[tuple[float, float]] = deque()
         self._closed_since: float | None = None
+        self._too_long = False
         self.lowest = 1.0  # deepest dip ratio seen (for the access log)
 
     def reset(self) -> None:
         self._open.clear()
         self._closed_since = None
+        self._too_long = False
 
     def baseline(self) -> float | None:
         if len(self._open) < MIN_BASELINE:
@@ -69,13 +71,15 @@ class BlinkDetector:
         ratio = opening / max(base, 1e-9)
         self.lowest = min(self.lowest, ratio)
         if self._closed_since is not None and now - self._closed_since > self.max_closed:
-            self._closed_since = None  # closed too long (looking down, dozing): not a blink
+            self._closed_since = None  # closed too long (looking down, dozing): not a blink ...
+            self._too_long = True      # ... until the eyes are open again
         if ratio < self.dip:
-            if self._closed_since is None:
+            if self._closed_since is None and not self._too_long:
                 self._closed_since = now
             return None
         if ratio < self.recover:
             return None  # closing or reopening: wait
+        self._too_long = False
         self._open.append((now, opening))
         if self._closed_since is not None:
             started, self._closed_since = self._closed_since, None

@@ -47,20 +47,23 @@ def lid_opening(contour: np.ndarray) -> float:
 
 
 def run_eyes(interpreter, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> tuple[float, float]:
-    """Lid opening of the image-left and image-right eye."""
+    """Lid opening of the image-left and image-right eye (both crops in one batch of two: one invoke)."""
     inp = interpreter.get_input_details()[0]
-    outs = interpreter.get_output_details()
-    eye_out = next(d for d in outs if tuple(d["shape"])[-1] == 213)
-    openings = []
-    for (i, j), mirror in zip(EYE_ENDS, (False, True)):
+    if tuple(inp["shape"]) != (2, INPUT_SIZE, INPUT_SIZE, 3):
+        interpreter.resize_tensor_input(inp["index"], [2, INPUT_SIZE, INPUT_SIZE, 3], strict=False)
+        interpreter.allocate_tensors()
+        inp = interpreter.get_input_details()[0]
+    eye_out = next(d for d in interpreter.get_output_details() if tuple(d["shape"])[-1] % 213 == 0)
+    crops = np.empty((2, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
+    for k, ((i, j), mirror) in enumerate(zip(EYE_ENDS, (False, True))):
         matrix = eye_transform(mesh_points[i], mesh_points[j], mirror=mirror)
-        crop = cv2.warpAffine(frame_bgr, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-        interpreter.set_tensor(inp["index"], (crop[..., ::-1].astype(np.float32) * (1.0 / 255.0))[None])
-        interpreter.invoke()
-        contour = interpreter.get_tensor(eye_out["index"]).reshape(71, 3)[:, :2]
-        openings.append(lid_opening(contour))  # a ratio: the same in the crop as in the frame
-    return openings[0], openings[1]
+        crops[k] = cv2.warpAffine(frame_bgr, matrix, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    interpreter.set_tensor(inp["index"], crops[..., ::-1].astype(np.float32) * np.float32(1.0 / 255.0))
+    interpreter.invoke()
+    contours = interpreter.get_tensor(eye_out["index"]).reshape(2, 71, 3)[:, :, :2]
+    # a ratio: the same in the crop as in the frame
+    return lid_opening(contours[0]), lid_opening(contours[1])
 
 
 class EyeModel:

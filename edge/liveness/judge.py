@@ -15,7 +15,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from . import blink as blink_cue
@@ -45,7 +44,7 @@ class Thresholds:
     glare_frames: int = 2
     moire: float = 0.97             # spectral peak score ...
     moire_frames: int = 3
-    deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost)
+    deny_every: int = 3             # deny cues are computed on every n-th usable frame (cost)
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,7 @@ class LivenessJudge:
             self._blink_count += 1
             if self._challenge is not None:
                 self._challenge.observe_blink(started)
-        gray = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
-        measured = self._parallax.update(gray, mesh.points, mesh.eye_distance, now)
+        measured = self._parallax.update(frame_bgr, mesh.points, mesh.eye_distance, now)
         if measured is not None:
             self._parallax_max = max(self._parallax_max, measured.residual)
             if measured.residual >= self.t.parallax:

@@ -28,6 +28,7 @@ LK_PARAMS = dict(winSize=(15, 15), maxLevel=3,
                  criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
 FB_MAX_ERROR = 0.8       # pixels: forward-backward disagreement beyond this drops the point
 MIN_TURN = 0.08          # yaw/pitch change (fraction of eye distance) below which the cue abstains
+MAX_TURN = 0.6           # beyond this between two frames the tracking, not the head, moved: abstain too
 
 
 @dataclass(frozen=True)
@@ -89,34 +90,64 @@ class ParallaxTracker:
         self._points = None
         self._ok = None
         self._gray = None
+        self._roi = None
+        self._shape = None
         self._key_time = 0.0
         self._eye_distance = 1.0
 
     def reset(self) -> None:
-        self._key_points = self._points = self._ok = self._gray = None
+        self._key_points = self._points = self._ok = self._gray = self._roi = None
 
-    def update(self, gray: np.ndarray, mesh_points: np.ndarray, eye_distance: float, now: float) -> Parallax | None:
-        """Feed one frame (grey, the face's mesh points); a measurement when the turn was large enough."""
-        if self._gray is None or gray.shape != self._gray.shape or now - self._key_time > self.max_age:
-            self._rekey(gray, mesh_points, eye_distance, now)
+    def update(self, frame_bgr: np.ndarray, mesh_points: np.ndarray, eye_distance: float,
+               now: float) -> Parallax | None:
+        """Feed one frame and the face's mesh points; a measurement when the turn was large enough.
+
+        Only a region around the key frame's face is converted to grey and tracked (cost), in frame coordinates
+        shifted by the region's corner."""
+        if self._roi is None or now - self._key_time > self.max_age or self._shape != frame_bgr.shape:
+            self._rekey(frame_bgr, mesh_points, eye_distance, now)
+            return None
+        gray = self._crop(frame_bgr)
+        if gray is None:
+            self._rekey(frame_bgr, mesh_points, eye_distance, now)
             return None
         moved, ok = track(self._gray, gray, self._points[TRACKED])
         self._points[TRACKED] = moved
         self._ok[TRACKED] &= ok
         self._gray = gray
         if self._ok[TRACKED].sum() < len(TRACKED) // 2:
-            self._rekey(gray, mesh_points, eye_distance, now)
+            self._rekey(frame_bgr, mesh_points, eye_distance, now)
             return None
         turn = turn_amount(self._key_points, self._points, self._eye_distance)
         if turn < self.min_turn:
             return None
+        if turn > MAX_TURN:
+            self._rekey(frame_bgr, mesh_points, eye_distance, now)
+            return None
         residual = nose_residual(self._key_points, self._points, self._ok, self._eye_distance)
-        self._rekey(gray, mesh_points, eye_distance, now)
+        self._rekey(frame_bgr, mesh_points, eye_distance, now)
         return None if residual is None else Parallax(residual=residual, turn=turn)
 
-    def _rekey(self, gray, mesh_points, eye_distance, now) -> None:
-        self._gray = gray
-        self._key_points = np.asarray(mesh_points, np.float32).copy()
+    def _crop(self, frame_bgr: np.ndarray) -> np.ndarray | None:
+        x0, y0, x1, y1 = self._roi
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        return cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
+
+    def _rekey(self, frame_bgr, mesh_points, eye_distance, now) -> None:
+        points = np.asarray(mesh_points, np.float32)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        grow = 0.6 * (hi - lo)
+        H, W = frame_bgr.shape[:2]
+        x0, y0 = np.maximum(np.floor(lo - grow), 0).astype(int)
+        x1, y1 = np.minimum(np.ceil(hi + grow), [W, H]).astype(int)
+        self._roi = (int(x0), int(y0), int(x1), int(y1))
+        self._shape = frame_bgr.shape
+        self._gray = self._crop(frame_bgr)
+        if self._gray is None:
+            self._roi = None
+            return
+        self._key_points = points - np.float32([x0, y0])
         self._points = self._key_points.copy()
         self._ok = np.ones(len(self._points), bool)
         self._key_time = now

@@ -37,7 +37,7 @@ def outline_score(frame_bgr: np.ndarray, box) -> float:
     roi = frame_bgr[y0:y1, x0:x1]
     if roi.size == 0 or w < 8 or h < 8:
         return 0.0
-    scale = min(1.0, 240.0 / max(roi.shape[:2]))
+    scale = min(1.0, 160.0 / max(roi.shape[:2]))
     gray = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY)
     if scale < 1.0:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
