@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.liveness import blink, challenge, motion, screen, synth
+from edge.liveness import blink, challenge, motion, mouth, screen, synth
 from edge.liveness.eyes import INPUT_SIZE as EYE_SIZE, eye_transform, lid_opening
 from edge.liveness.mesh import INPUT_SIZE as MESH_SIZE, roi_transform
 
@@ -55,6 +55,26 @@ def test_normalised_opening_ignores_vertical_foreshortening():
     # the lid gap ratio (gap over eye width) shrinks by the same 0.7 on a squashed face
     assert blink.normalised_opening(0.21, 0.21, squashed) == pytest.approx(upright, rel=1e-5)
     assert blink.dip_ratio([0.3, 0.3, 0.1, 0.3]) == pytest.approx(1 / 3)
+
+
+def test_mouth_motion_needs_lips_that_part_not_one_bad_frame():
+    points = np.zeros((468, 2), np.float32)
+    points[168], points[2] = [0, 0], [0, 40]
+
+    def opening(gap):
+        p = points.copy()
+        p[13], p[14] = [0, 50], [0, 50 + gap]
+        return mouth.mouth_opening(p)
+
+    assert opening(8) == pytest.approx(0.2)
+    still = mouth.MouthMotion()
+    for gap in [1, 1, 1, 12, 1, 1, 1]:                 # one frame of mesh error
+        still.update(opening(gap))
+    assert still.range < 0.05
+    talking = mouth.MouthMotion()
+    for gap in [1, 1, 4, 9, 12, 12, 8, 3, 1, 1]:
+        talking.update(opening(gap))
+    assert talking.range >= mouth.MOTION
 
 
 # --- eyes / mesh geometry -----------------------------------------------------------------------------------------

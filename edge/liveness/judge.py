@@ -2,8 +2,9 @@
 
 Fusion rule, in two sentences: any deny cue (a screen or paper outline around the face, a large glare, a display
 moire) seen in enough frames of the track makes it "spoof" for the rest of the track. Otherwise the track is
-"live" once the mode's confirm cue has been seen - passive: a blink, or the nose's parallax in two head turns;
-strict: a blink that starts inside the challenge window - and "undecided" until then (undecided is never live).
+"live" once the mode's confirm cue has been seen over at least ``min_frames`` usable frames - passive: a blink,
+a moving mouth, or the nose's parallax in two head turns; strict: a blink that starts inside the challenge
+window - and "undecided" until then (undecided is never live).
 
 Bad input (no face, no landmarks, a face at the frame's edge, a single frame) gives "undecided" with the reason.
 """
@@ -23,6 +24,7 @@ from .challenge import Challenge
 from .eyes import EyeModel
 from .mesh import FaceMesh
 from .motion import ParallaxTracker
+from .mouth import MOTION as MOUTH_MOTION, MouthMotion, mouth_opening
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +40,15 @@ class Thresholds:
     blink_dip: float = blink_cue.DIP
     parallax: float = 0.07          # nose residual over eye distance that counts as depth
     parallax_turns: int = 2         # how many turns must show it (passive)
+    mouth: float = MOUTH_MOTION     # range of the inner-lip gap over the nose length (passive)
+    min_frames: int = 5             # usable frames before "live" (the deny cues have looked at least twice)
     outline: float = 1.0            # face framed on all four sides ...
     outline_frames: int = 2         # ... in this many frames
     glare: float = 0.12             # largest saturated blob, fraction of the face box ...
     glare_frames: int = 2
     moire: float = 0.97             # spectral peak score ...
     moire_frames: int = 3
-    deny_every: int = 3             # deny cues are computed on every n-th usable frame (cost)
+    deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost)
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class LivenessJudge:
         self._mesh, self._eyes = mesh, eyes
         self._blinks = blink_cue.BlinkDetector(dip=thresholds.blink_dip)
         self._parallax = ParallaxTracker()
+        self._mouth = MouthMotion()
         self._challenge = Challenge(rng=rng) if mode == "strict" else None
         self._frames = 0
         self._usable = 0
@@ -118,6 +123,7 @@ class LivenessJudge:
             self._blink_count += 1
             if self._challenge is not None:
                 self._challenge.observe_blink(started)
+        self._mouth.update(mouth_opening(mesh.points))
         measured = self._parallax.update(frame_bgr, mesh.points, mesh.eye_distance, now)
         if measured is not None:
             self._parallax_max = max(self._parallax_max, measured.residual)
@@ -167,6 +173,9 @@ class LivenessJudge:
     def _decide(self) -> None:
         if self._state != UNDECIDED:
             return
+        if self._usable < self.t.min_frames:
+            self._reason = "not enough frames yet"
+            return
         if self.mode == "strict":
             if self._challenge.done:
                 self._state, self._reason = LIVE, "blinked when asked"
@@ -175,18 +184,19 @@ class LivenessJudge:
             return
         if self._blink_count:
             self._state, self._reason = LIVE, "blinked"
+        elif self._mouth.range >= self.t.mouth:
+            self._state, self._reason = LIVE, "the mouth moved"
         elif self._parallax_hits >= self.t.parallax_turns:
             self._state, self._reason = LIVE, "the face showed depth when it turned"
-        elif self._usable < 2:
-            self._reason = "not enough frames yet"
         else:
-            self._reason = "no blink or head turn seen yet"
+            self._reason = "no blink, mouth movement or head turn seen yet"
 
     def cues(self) -> dict[str, float]:
         """Every cue's value so far (numbers only, for the access log)."""
         out = {"frames": float(self._frames), "usable_frames": float(self._usable),
                "blinks": float(self._blink_count), "blink_dip": round(float(self._blinks.lowest), 3),
-               "parallax_max": round(self._parallax_max, 4), "parallax_turns": float(self._parallax_hits)}
+               "parallax_max": round(self._parallax_max, 4), "parallax_turns": float(self._parallax_hits),
+               "mouth_range": round(self._mouth.range, 3)}
         for name, value in self._deny_max.items():
             out[f"{name}_max"] = round(float(value), 3)
         if self._challenge is not None:
