@@ -143,34 +143,43 @@ def blink_onsets(runner: Runner, frames) -> list[float]:
 
 
 def cooperating_trial(runner: Runner, frames, onsets, thresholds, seed: int, window: float):
-    """Strict mode, a person who blinks when asked: play the clip; whenever the judge asks, jump to 0.45 s before
-    one of the clip's blinks. Returns the time to live (None = refused within ``window``)."""
+    """Strict mode, a person who keeps their eyes open and blinks when asked: play the clip, skipping its own
+    blinks while nothing is asked; whenever the judge asks, jump to 0.45 s before one of the clip's blinks.
+    Returns (time to live or None = refused within ``window``, the last reason)."""
     rng = random.Random(seed)
     judge = runner.models.judge("strict", thresholds=thresholds, rng=random.Random(seed))
     times = [t for t, _ in frames]
     usable = [b for b in onsets if b - 0.45 >= times[0]]
     if not usable:
         return None, "clip has no blink to answer with"
-    i, now, answered_at = 0, 0.0, None
+
+    def index_at(t):
+        return min(range(len(times)), key=lambda k: abs(times[k] - t))
+
+    i, now, answered_at, verdict = 0, 0.0, None, None
     dt = 1.0 / 15.0
-    while now <= window and i < len(frames):
+    while now <= window:
         t, frame = frames[i]
         face = runner.face(frame)
         start = time.perf_counter()
         verdict = judge.observe(frame, face, now)
         runner.judge_ms.append((time.perf_counter() - start) * 1000)
-        if verdict.state == LIVE:
-            return now, verdict.reason
-        if verdict.state == "spoof":
-            return None, verdict.reason
-        if verdict.asking and (answered_at is None or now - answered_at > 1.3):  # each request answered once
-            target = rng.choice(usable) - 0.45
-            i = min(range(len(times)), key=lambda k: abs(times[k] - target))
+        if verdict.state in (LIVE, "spoof"):
+            return (now if verdict.state == LIVE else None), verdict.reason
+        if verdict.asking and (answered_at is None or now - answered_at > 1.0):  # each request answered once
+            i = index_at(rng.choice(usable) - 0.45)
             answered_at = now
         else:
             i += 1
+            answering = answered_at is not None and now - answered_at <= 1.0
+            if not answering:  # eyes kept open: skip the clip's own blinks
+                for b in onsets:
+                    if i < len(times) and b - 0.3 <= times[i] <= b + 0.5:
+                        i = index_at(b + 0.55)
+            if i >= len(frames) - 1:
+                i = 0
         now += dt
-    return None, verdict.reason
+    return None, verdict.reason if verdict else "no frames"
 
 
 def lucky_replay_share(onsets: list[float], duration: float, rounds: int, tries: int = 2000) -> float:
@@ -206,7 +215,7 @@ def main(argv=None) -> int:
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--window", type=float, default=3.0, help="seconds a live person may need (BPCER)")
-    parser.add_argument("--strict-window", type=float, default=4.0,
+    parser.add_argument("--strict-window", type=float, default=6.0,
                         help="seconds a cooperating person may need in strict mode (request + blink)")
     parser.add_argument("--quick", action="store_true", help="a few sequences per family (development)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
@@ -350,7 +359,8 @@ def main(argv=None) -> int:
                      if times else ""))
             for r in refused:
                 print(f"    refused: {r[0]} trial {r[1]}: {r[3]}")
-            print("  chance that a replay's own blinks answer the challenge (1 round / 2 rounds; blinks per minute):")
+            print("  chance that a replay's own blinks answer the challenge by luck (1 round / 2 rounds, the default; "
+                  "the clip's blinks per minute):")
             for name, (one, two, rate) in lucky.items():
                 print(f"    {name:22s} {100 * one:5.1f}% / {100 * two:5.1f}%   ({rate:.0f}/min)")
             entry["lucky_replay"] = lucky

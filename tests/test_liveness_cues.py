@@ -202,32 +202,44 @@ def test_deny_cues_handle_a_box_outside_the_frame():
 
 # --- challenge -----------------------------------------------------------------------------------------------------
 
-def armed(seed=1):
-    ch = challenge.Challenge(rng=random.Random(seed))
+def armed(seed=1, **options):
+    ch = challenge.Challenge(rng=random.Random(seed), **options)
     ch.start(0.0)
     return ch
 
 
-def test_a_blink_in_the_window_after_the_request_passes():
+def test_blinks_in_the_window_after_each_request_pass():
     ch = armed()
     assert not ch.asking(ch.ask_at - 0.01) and ch.asking(ch.ask_at + 0.1)
-    ch.observe_blink(ch.ask_at + 0.4)
-    assert ch.done and not ch.asking(ch.ask_at + 0.5)
+    first = ch.ask_at
+    ch.observe_blink(first + 0.4)
+    assert ch.passed == 1 and not ch.done and ch.ask_at - (first + 0.4) >= challenge.QUIET  # round two
+    ch.observe_blink(ch.ask_at + 0.5)
+    assert ch.done and ch.requests == 2 and not ch.asking(ch.ask_at + 0.5)
 
 
-def test_blinks_too_early_too_late_or_right_after_another_fail():
-    ch = armed()
+def test_blinks_too_fast_too_late_or_before_the_request_do_not_pass():
+    ch = armed(rounds=1)
     first = ch.ask_at
     ch.observe_blink(first + 0.05)                 # faster than anyone reacts: a replay that got lucky
     assert not ch.done and ch.failed == 1 and ch.ask_at > first
-    ch = armed()
-    ch.update(ch.ask_at + 1.3)                     # nobody blinked
+    ch = armed(rounds=1)
+    ch.update(ch.ask_at + 1.1)                     # nobody blinked
     assert ch.failed == 1 and not ch.done
-    ch = armed()
-    ch.observe_blink(ch.ask_at - 0.5)              # blinked just before the request ...
-    assert ch.failed == 1
-    ch.observe_blink(ch.ask_at + 0.3)              # ... the new request is answered
+    ch = armed(rounds=1)
+    before = ch.ask_at
+    ch.observe_blink(before - 0.5)                 # blinked just before the request: asked later, not failed
+    assert ch.failed == 0 and ch.ask_at > before and ch.requests == 1
+    ch.observe_blink(ch.ask_at + 0.3)              # ... the later request is answered
     assert ch.done
+
+
+def test_a_track_gets_a_limited_number_of_requests():
+    ch = armed(rounds=1, max_requests=3)
+    for _ in range(5):
+        if ch.ask_at is not None:
+            ch.update(ch.ask_at + 1.1)
+    assert ch.exhausted and ch.requests == 3 and ch.failed == 3 and not ch.asking(100.0)
 
 
 def test_the_request_moment_is_random():

@@ -179,6 +179,8 @@ class LivenessJudge:
         if self.mode == "strict":
             if self._challenge.done:
                 self._state, self._reason = LIVE, "blinked when asked"
+            elif self._challenge.exhausted:
+                self._reason = "did not blink when asked"
             else:
                 self._reason = "waiting for a blink on request"
             return
