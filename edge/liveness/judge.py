@@ -143,6 +143,8 @@ class LivenessJudge:
             return "the frame is not a BGR image"
         if face is None:
             return "no face in this frame"
+        if getattr(face, "landmarks", None) is None or np.asarray(face.landmarks).shape != (5, 2):
+            return "no face landmarks in this frame"
         x, y, w, h = (float(v) for v in face.box)
         H, W = frame_bgr.shape[:2]
         if w < 24 or h < 24:

@@ -22,6 +22,7 @@ from .judge import LIVE, SPOOF, UNDECIDED, LivenessJudge, LivenessModels, Thresh
 log = logging.getLogger(__name__)
 
 WAIT = "wait"
+STRICT_MIN_WINDOW = 6.0
 NOT_LIVE = "not confirmed live"
 
 
@@ -36,12 +37,15 @@ class LivenessStage:
         if window_seconds <= 0:
             raise ValueError("liveness window_seconds must be positive")
         self.mode = mode
-        self.window_seconds = float(window_seconds)
+        # strict: two requests at random moments and the blinks take up to about 5.5 s
+        self.window_seconds = max(float(window_seconds), STRICT_MIN_WINDOW) if mode == "strict" \
+            else float(window_seconds)
         self.models = models
         self.thresholds = thresholds
         self.rng = rng or random.SystemRandom()
         self.track_gap = track_gap
         self._judge: LivenessJudge | None = None
+        self.track = 0          # +1 for every new track (a held grant belongs to one)
         self._started = 0.0
         self._last_seen: float | None = None
         self._last_box = None
@@ -49,6 +53,8 @@ class LivenessStage:
 
     def reset(self) -> None:
         """End the track (after a grant or a refusal, so the next attempt starts afresh)."""
+        if self._judge is not None:
+            self.track += 1
         self._judge = None
         self._last_box = None
         self._last_seen = None
@@ -69,6 +75,7 @@ class LivenessStage:
             if not self._same_track(face.box, now):
                 self._judge = LivenessJudge(mode=self.mode, mesh=self.models.mesh, eyes=self.models.eyes,
                                             thresholds=self.thresholds, rng=self.rng)
+                self.track += 1
                 self._started = now
             self._last_seen = now
             self._last_box = tuple(float(v) for v in face.box)
