@@ -25,9 +25,9 @@ MIN_BASELINE = 3      # open frames needed before a dip counts
 def normalised_opening(left: float, right: float, mesh_points: np.ndarray) -> float:
     """Mean lid gap of both eyes in pixels over the nose bridge-to-base length (a foreshortening-free ratio)."""
     p = mesh_points
-    width_left = np.linalg.norm(p[133] - p[33])
-    width_right = np.linalg.norm(p[263] - p[362])
-    nose = np.linalg.norm(p[168] - p[2])
+    width_left = float(np.linalg.norm(p[133] - p[33]))
+    width_right = float(np.linalg.norm(p[263] - p[362]))
+    nose = float(np.linalg.norm(p[168] - p[2]))
     return float((left * width_left + right * width_right) / 2 / max(nose, 1e-6))
 
 

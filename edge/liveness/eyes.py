@@ -31,9 +31,9 @@ def eye_transform(corner_a: np.ndarray, corner_b: np.ndarray, *, mirror: bool) -
     centre = (a + b) / 2
     dx, dy = b - a
     side = max(float(np.hypot(dx, dy)) * ROI_SCALE, 1.0)
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(np.degrees(np.arctan2(dy, dx))),
-                                     INPUT_SIZE / side)
-    matrix[:, 2] += np.array([INPUT_SIZE / 2, INPUT_SIZE / 2]) - centre
+    matrix = np.asarray(cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])),
+                                                float(np.degrees(np.arctan2(dy, dx))), INPUT_SIZE / side), np.float64)
+    matrix[:, 2] = matrix[:, 2] + np.array([INPUT_SIZE / 2, INPUT_SIZE / 2]) - centre
     if mirror:
         matrix = np.array([[-1.0, 0.0, INPUT_SIZE], [0.0, 1.0, 0.0]]) @ np.vstack([matrix, [0.0, 0.0, 1.0]])
     return matrix

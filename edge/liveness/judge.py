@@ -178,7 +178,7 @@ class LivenessJudge:
         if self._usable < self.t.min_frames:
             self._reason = "not enough frames yet"
             return
-        if self.mode == "strict":
+        if self._challenge is not None:
             if self._challenge.done:
                 self._state, self._reason = LIVE, "blinked when asked"
             elif self._challenge.exhausted:

@@ -62,8 +62,9 @@ def roi_transform(box, landmarks, *, scale: float = ROI_SCALE, size: int = INPUT
     dx, dy = eyes[1] - eyes[0]
     angle = np.degrees(np.arctan2(dy, dx))
     side = max(w, h) * scale
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, size / side)
-    matrix[:, 2] += np.array([size / 2, size / 2]) - centre
+    matrix = np.asarray(cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(angle), size / side),
+                        np.float64)
+    matrix[:, 2] = matrix[:, 2] + np.array([size / 2, size / 2]) - centre
     return matrix
 
 

@@ -44,8 +44,9 @@ def track(prev_gray: np.ndarray, cur_gray: np.ndarray, points: np.ndarray) -> tu
     """Points tracked from ``prev_gray`` to ``cur_gray`` and a mask of those that survive the forward-backward
     check (and stay inside the frame)."""
     p0 = np.asarray(points, np.float32).reshape(-1, 1, 2)
-    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, cur_gray, p0, None, **LK_PARAMS)
-    p0b, st2, _ = cv2.calcOpticalFlowPyrLK(cur_gray, prev_gray, p1, None, **LK_PARAMS)
+    lk: dict = dict(LK_PARAMS)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, cur_gray, p0, None, **lk)  # type: ignore[call-overload]
+    p0b, st2, _ = cv2.calcOpticalFlowPyrLK(cur_gray, prev_gray, p1, None, **lk)  # type: ignore[call-overload]
     fb = np.linalg.norm((p0 - p0b).reshape(-1, 2), axis=1)
     h, w = cur_gray.shape[:2]
     q = p1.reshape(-1, 2)
@@ -79,76 +80,80 @@ def nose_residual(before: np.ndarray, after: np.ndarray, ok: np.ndarray, eye_dis
     return float(np.median(miss) / max(eye_distance, 1e-6))
 
 
+@dataclass
+class _Key:
+    """The key frame's grey face region and the tracked points (frame coordinates minus the region's corner)."""
+
+    gray: np.ndarray
+    roi: tuple[int, int, int, int]
+    shape: tuple
+    key_points: np.ndarray
+    points: np.ndarray
+    ok: np.ndarray
+    time: float
+    eye_distance: float
+
+
 class ParallaxTracker:
     """Tracks the mesh points of a key frame through the following frames and measures the nose's parallax once
-    the face has turned by at least ``min_turn``; then the current frame becomes the key frame."""
+    the face has turned by at least ``min_turn``; then the current frame becomes the key frame.
+
+    Only a region around the key frame's face is converted to grey and tracked (cost)."""
 
     def __init__(self, *, min_turn: float = MIN_TURN, max_age: float = 1.5):
         self.min_turn = min_turn
         self.max_age = max_age
-        self._key_points = None
-        self._points = None
-        self._ok = None
-        self._gray = None
-        self._roi = None
-        self._shape = None
-        self._key_time = 0.0
-        self._eye_distance = 1.0
+        self._key: _Key | None = None
 
     def reset(self) -> None:
-        self._key_points = self._points = self._ok = self._gray = self._roi = None
+        self._key = None
 
     def update(self, frame_bgr: np.ndarray, mesh_points: np.ndarray, eye_distance: float,
                now: float) -> Parallax | None:
-        """Feed one frame and the face's mesh points; a measurement when the turn was large enough.
-
-        Only a region around the key frame's face is converted to grey and tracked (cost), in frame coordinates
-        shifted by the region's corner."""
-        if self._roi is None or now - self._key_time > self.max_age or self._shape != frame_bgr.shape:
-            self._rekey(frame_bgr, mesh_points, eye_distance, now)
+        """Feed one frame and the face's mesh points; a measurement when the turn was large enough."""
+        key = self._key
+        if key is None or now - key.time > self.max_age or key.shape != frame_bgr.shape:
+            self._key = _make_key(frame_bgr, mesh_points, eye_distance, now)
             return None
-        gray = self._crop(frame_bgr)
+        gray = _crop(frame_bgr, key.roi)
         if gray is None:
-            self._rekey(frame_bgr, mesh_points, eye_distance, now)
+            self._key = _make_key(frame_bgr, mesh_points, eye_distance, now)
             return None
-        moved, ok = track(self._gray, gray, self._points[TRACKED])
-        self._points[TRACKED] = moved
-        self._ok[TRACKED] &= ok
-        self._gray = gray
-        if self._ok[TRACKED].sum() < len(TRACKED) // 2:
-            self._rekey(frame_bgr, mesh_points, eye_distance, now)
+        moved, ok = track(key.gray, gray, key.points[TRACKED])
+        key.points[TRACKED] = moved
+        key.ok[TRACKED] &= ok
+        key.gray = gray
+        if key.ok[TRACKED].sum() < len(TRACKED) // 2:
+            self._key = _make_key(frame_bgr, mesh_points, eye_distance, now)
             return None
-        turn = turn_amount(self._key_points, self._points, self._eye_distance)
+        turn = turn_amount(key.key_points, key.points, key.eye_distance)
         if turn < self.min_turn:
             return None
+        self._key = _make_key(frame_bgr, mesh_points, eye_distance, now)
         if turn > MAX_TURN:
-            self._rekey(frame_bgr, mesh_points, eye_distance, now)
             return None
-        residual = nose_residual(self._key_points, self._points, self._ok, self._eye_distance)
-        self._rekey(frame_bgr, mesh_points, eye_distance, now)
+        residual = nose_residual(key.key_points, key.points, key.ok, key.eye_distance)
         return None if residual is None else Parallax(residual=residual, turn=turn)
 
-    def _crop(self, frame_bgr: np.ndarray) -> np.ndarray | None:
-        x0, y0, x1, y1 = self._roi
-        if x1 - x0 < 16 or y1 - y0 < 16:
-            return None
-        return cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY)
 
-    def _rekey(self, frame_bgr, mesh_points, eye_distance, now) -> None:
-        points = np.asarray(mesh_points, np.float32)
-        lo, hi = points.min(axis=0), points.max(axis=0)
-        grow = 0.6 * (hi - lo)
-        H, W = frame_bgr.shape[:2]
-        x0, y0 = np.maximum(np.floor(lo - grow), 0).astype(int)
-        x1, y1 = np.minimum(np.ceil(hi + grow), [W, H]).astype(int)
-        self._roi = (int(x0), int(y0), int(x1), int(y1))
-        self._shape = frame_bgr.shape
-        self._gray = self._crop(frame_bgr)
-        if self._gray is None:
-            self._roi = None
-            return
-        self._key_points = points - np.float32([x0, y0])
-        self._points = self._key_points.copy()
-        self._ok = np.ones(len(self._points), bool)
-        self._key_time = now
-        self._eye_distance = max(float(eye_distance), 1.0)
+def _crop(frame_bgr: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray | None:
+    x0, y0, x1, y1 = roi
+    if x1 - x0 < 16 or y1 - y0 < 16:
+        return None
+    return np.asarray(cv2.cvtColor(frame_bgr[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY))
+
+
+def _make_key(frame_bgr: np.ndarray, mesh_points: np.ndarray, eye_distance: float, now: float) -> _Key | None:
+    points = np.asarray(mesh_points, np.float32)
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    grow = 0.6 * (hi - lo)
+    H, W = frame_bgr.shape[:2]
+    x0, y0 = (max(int(np.floor(v)), 0) for v in lo - grow)
+    x1, y1 = min(int(np.ceil((hi + grow)[0])), W), min(int(np.ceil((hi + grow)[1])), H)
+    roi = (x0, y0, x1, y1)
+    gray = _crop(frame_bgr, roi)
+    if gray is None:
+        return None
+    key_points = points - np.array([x0, y0], np.float32)
+    return _Key(gray=gray, roi=roi, shape=frame_bgr.shape, key_points=key_points, points=key_points.copy(),
+                ok=np.ones(len(points), bool), time=now, eye_distance=max(float(eye_distance), 1.0))

@@ -96,9 +96,10 @@ def moire_score(frame_bgr: np.ndarray, box, *, size: int = 96) -> float:
     roi = frame_bgr[y0:y1, x0:x1]
     if roi.shape[0] < 16 or roi.shape[1] < 16:
         return 0.0
-    gray = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_LINEAR if gray.shape[0] < size else cv2.INTER_AREA)
-    gray -= cv2.GaussianBlur(gray, (0, 0), 2.0)
+    grey = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    grey = np.asarray(cv2.resize(grey, (size, size),
+                                 interpolation=cv2.INTER_LINEAR if grey.shape[0] < size else cv2.INTER_AREA))
+    gray = grey - np.asarray(cv2.GaussianBlur(grey, (0, 0), 2.0))
     window = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
     spectrum = np.abs(np.fft.fftshift(np.fft.fft2(gray * window)))
     yy, xx = np.mgrid[:size, :size] - size // 2

@@ -48,7 +48,7 @@ class LivenessStage:
         self.track = 0          # +1 for every new track (a held grant belongs to one)
         self._started = 0.0
         self._last_seen: float | None = None
-        self._last_box = None
+        self._last_box: tuple[float, ...] | None = None
         self.verdict = Verdict(state=UNDECIDED, reason="no face yet")
 
     def reset(self) -> None:
@@ -82,6 +82,7 @@ class LivenessStage:
         elif self._judge is None or (self._last_seen is not None and now - self._last_seen > self.track_gap):
             self.reset()
             return self.verdict
+        assert self._judge is not None
         self.verdict = self._judge.observe(frame_bgr, face, now)
         return self.verdict
 

@@ -74,11 +74,12 @@ def dress(source_bgr: np.ndarray, medium: Medium, *, phase: float = 0.0) -> np.n
         centre = (0.2 + 0.6 * ((phase * 0.37) % 1.0)) * w
         band = np.exp(-((xx - centre + 0.4 * yy) / (0.12 * w)) ** 2)
         img += medium.glare * band[..., None]
-    img = np.clip(img, 0, 255).astype(np.uint8)
+    dressed = np.clip(img, 0, 255).astype(np.uint8)
     b = int(round(medium.border * w))
     if b:
-        img = cv2.copyMakeBorder(img, b, b, b, b, cv2.BORDER_CONSTANT, value=medium.border_colour)
-    return img
+        dressed = np.asarray(cv2.copyMakeBorder(dressed, b, b, b, b, cv2.BORDER_CONSTANT,
+                                                value=medium.border_colour))
+    return dressed
 
 
 def project(sheet_bgr: np.ndarray, out_size: tuple[int, int], background: np.ndarray, *, yaw: float, pitch: float,
@@ -112,16 +113,17 @@ def project(sheet_bgr: np.ndarray, out_size: tuple[int, int], background: np.nda
     for i in range(strips):
         k = [2 * i, 2 * i + 2, 2 * i + 3, 2 * i + 1]  # top-left, top-right, bottom-right, bottom-left
         dst = uv[k]
-        x0, y0 = np.floor(dst.min(0)).astype(int) - 1
-        x1, y1 = np.ceil(dst.max(0)).astype(int) + 1
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+        lo, hi = dst.min(0), dst.max(0)
+        x0, y0 = max(int(np.floor(lo[0])) - 1, 0), max(int(np.floor(lo[1])) - 1, 0)
+        x1, y1 = min(int(np.ceil(hi[0])) + 1, W), min(int(np.ceil(hi[1])) + 1, H)
         if x1 <= x0 or y1 <= y0:
             continue
-        m = cv2.getPerspectiveTransform(src[k], dst - np.float32([x0, y0]))
+        corner = np.array([x0, y0], np.float32)
+        m = cv2.getPerspectiveTransform(src[k], (dst - corner).astype(np.float32))
         size = (x1 - x0, y1 - y0)
         patch = cv2.warpPerspective(sheet_bgr, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         mask = np.zeros((size[1], size[0]), np.uint8)
-        cv2.fillConvexPoly(mask, np.round(dst - np.float32([x0, y0])).astype(np.int32), 1)
+        cv2.fillConvexPoly(mask, np.round(dst - corner).astype(np.int32), (1,))
         region = out[y0:y1, x0:x1]
         region[mask.astype(bool)] = patch[mask.astype(bool)]
     return out
@@ -129,8 +131,7 @@ def project(sheet_bgr: np.ndarray, out_size: tuple[int, int], background: np.nda
 
 def camera(frame_bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """What the door camera adds: a little blur and sensor noise."""
-    noise = np.empty(frame_bgr.shape, np.int16)
-    cv2.randn(noise, 0, 2)  # seeded below, from rng, so a run is repeatable
+    noise = rng.integers(-3, 4, frame_bgr.shape, dtype=np.int16)  # about 2 grey levels, repeatable per seed
     img = cv2.GaussianBlur(frame_bgr, (3, 3), 0.6).astype(np.int16) + noise
     return np.clip(img, 0, 255).astype(np.uint8)
 
@@ -156,7 +157,6 @@ def attack(family: str, source, *, seed: int = 0, out_size: tuple[int, int] = (6
     if family not in FAMILIES:
         raise ValueError(f"unknown attack family {family!r}; one of {', '.join(FAMILIES)}")
     rng = np.random.default_rng(seed)
-    cv2.setRNGSeed(seed)
     medium = MEDIA[{"print-moving": "print", "phone-photo": "phone", "laptop-replay": "laptop",
                     "phone-replay": "phone", "bare-replay": "bare"}[family]]
     back = background(out_size, rng)
