@@ -326,7 +326,7 @@ class DoorService:
             disk_free_mb=round(free, 1) if free is not None else None,
             disk_low=free is not None and free < self.cfg.store.low_disk_mb,
             log_pending=self.access_log.pending if self.access_log is not None else 0,
-            mqtt=self._mqtt_status())
+            mqtt=self._mqtt_status(), **self._liveness_status())
 
     def _mqtt_status(self) -> MqttStatus | None:
         if self.mqtt is None:
@@ -334,6 +334,13 @@ class DoorService:
         m = self.mqtt.status()
         return MqttStatus(state=m["state"], broker=m["broker"], last_error=m["last_error"], retry_in=m["retry_in"],
                           queued=m["queued"], dropped=m["dropped"], sent=m["sent"])
+
+    def _liveness_status(self) -> dict:
+        stage = self.loop.liveness
+        if stage is None:
+            return {"liveness_mode": "off"}
+        return {"liveness_mode": stage.mode, "liveness_state": stage.verdict.state,
+                "liveness_reason": stage.verdict.reason}
 
     def snapshot_jpeg(self) -> bytes | None:
         """The latest frame as JPEG, with the face being judged outlined; None without a camera."""

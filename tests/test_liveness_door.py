@@ -48,9 +48,9 @@ def backend(tmp_path: Path, engine, name: str, photos, **sections):
     return cfg, store, AccessLog.open(cfg, keyring=ring)
 
 
-def run_door(cfg, store, log, engine, frames, tmp_path: Path, *, until, timeout=90.0):
+def run_door(cfg, store, log, engine, frames, tmp_path: Path, *, until, timeout=90.0, seen=None):
     """Play ``frames`` from a folder camera at 15 fps (looping) through the running service until ``until(pin)``
-    or the timeout; returns the relay pin's history."""
+    or the timeout; returns the relay pin's history. ``seen`` collects the dashboard's liveness lines."""
     from edge.service import DoorService
 
     folder = tmp_path / "cam"
@@ -61,8 +61,15 @@ def run_door(cfg, store, log, engine, frames, tmp_path: Path, *, until, timeout=
     svc = DoorService(cfg, engine=engine, store=store, log_=log, source=FolderSource(folder=folder, fps=15),
                       pin_factory=factory, web=False).start()
     relay = factory.pin(RELAY)
+    from edge.web.display import status_rows
+
+    def done():
+        if seen is not None:
+            seen.add(status_rows(svc.status())["liveness"])
+        return until(relay, log)
+
     try:
-        wait_until(lambda: until(relay, log), timeout=timeout)
+        wait_until(done, timeout=timeout)
     finally:
         svc.close()
     return relay
@@ -89,7 +96,9 @@ def test_a_printed_photograph_of_an_enrolled_person_is_refused(tmp_path, engine,
     enrol_from, prints = nuaa_0006
     cfg, store, log = backend(tmp_path, engine, "resident", enrol_from)
     assert cfg.liveness.mode == "passive"                         # the default
-    relay = run_door(cfg, store, log, engine, prints, tmp_path, until=lambda pin, lg: liveness_refusals(lg))
+    seen: set[str] = set()
+    relay = run_door(cfg, store, log, engine, prints, tmp_path, until=lambda pin, lg: liveness_refusals(lg),
+                     seen=seen)
     assert [s.state for s in relay.states] == [False]             # the door never opened
     refusals = liveness_refusals(log)
     assert refusals, "recognition never voted for the print: the test would prove nothing"
@@ -97,6 +106,7 @@ def test_a_printed_photograph_of_an_enrolled_person_is_refused(tmp_path, engine,
     assert first["user"] == "resident" and first["liveness"] in ("spoof", "undecided")
     assert set(first["liveness_cues"]) >= {"blinks", "blink_dip", "mouth_range", "outline_max", "parallax_max"}
     assert first["liveness_cues"]["blinks"] == 0
+    assert any(line.startswith("passive; face in view: ") for line in seen)   # the dashboard shows it
 
 
 def test_with_liveness_off_the_same_print_opens_the_door_as_before(tmp_path, engine, nuaa_0006):
