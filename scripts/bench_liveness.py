@@ -329,7 +329,7 @@ def main(argv=None) -> int:
         fam_out = {}
         for fam, rows in per_family[m].items():
             accepted = sum(1 for r in rows if r[1])
-            spoofed = sum(1 for r in rows if r[2] == "spoof")
+            spoofed = sum(1 for r in rows if r[2] == "spoof" and not r[1])
             print(f"  APCER {fam:18s} {pct(accepted, len(rows))}   refused as spoof {spoofed}, "
                   f"as undecided {len(rows) - accepted - spoofed}")
             fam_out[fam] = {"apcer": accepted / len(rows), "n": len(rows), "spoof": spoofed,
@@ -344,6 +344,8 @@ def main(argv=None) -> int:
                   f"(of them wrongly 'spoof' {spoof}, undecided {len(refused) - spoof})")
             if times:
                 print(f"  time to live: median {statistics.median(times):.2f} s, max {max(times):.2f} s")
+            for r in refused:
+                print(f"    refused: {r[0]} window from {r[1]:.1f} s: {r[4]}")
             entry.update({"bpcer": len(refused) / max(1, len(rows)), "undecided_share":
                           (len(refused) - spoof) / max(1, len(rows)), "windows": len(rows),
                           "time_to_live_median": statistics.median(times) if times else None})
