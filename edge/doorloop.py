@@ -32,7 +32,7 @@ from .config import Config
 from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
 from .errors import EdgeError
 from .events import EventHub
-from .liveness.stage import WAIT, LivenessStage
+from .liveness.stage import SPOOF_REFUSAL, WAIT, LivenessStage
 from .recognition.match import Ranker
 from .lognames import journal_name
 from .status import LastDecision
@@ -270,10 +270,12 @@ class DoorLoop:
         live = self._liveness_fields()
         name = self._user_name(decision.user_id)
         if kind == "grant" and refusal:
+            # a presentation attack (liveness said spoof) is its own kind in the log and for listeners (MQTT)
+            logged = "spoof" if refusal.startswith(SPOOF_REFUSAL) else "deny"
             self.door.signal_deny()
-            log.warning("DENY %s: %s", journal_name(self.cfg, decision.user_id, name), refusal)
-            self._remember("deny", name, decision.score, decision.user_id)
-            self.record("deny", user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
+            log.warning("%s %s: %s", logged.upper(), journal_name(self.cfg, decision.user_id, name), refusal)
+            self._remember(logged, name, decision.score, decision.user_id)
+            self.record(logged, user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
                         reason=refusal, **live)
             return FrameResult(decision, candidate, "deny", name, refusal, liveness=state)
         if kind == "grant":

@@ -81,8 +81,9 @@ def nuaa_frames(liveness_dir, kind: str, key: str):
 
 
 def liveness_refusals(log):
-    return [e for e in log.events() if e["kind"] == "deny" and "live" in (e.get("reason") or "")
-            or e["kind"] == "deny" and (e.get("reason") or "").startswith("presentation attack")]
+    """Grant votes refused by liveness: kind "spoof" (a deny cue) or "deny" ... "not confirmed live"."""
+    return [e for e in log.events() if e["kind"] == "spoof"
+            or e["kind"] == "deny" and "not confirmed live" in (e.get("reason") or "")]
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,8 @@ def test_a_printed_photograph_of_an_enrolled_person_is_refused(tmp_path, engine,
     assert refusals, "recognition never voted for the print: the test would prove nothing"
     first = refusals[0]
     assert first["user"] == "resident" and first["liveness"] in ("spoof", "undecided")
+    assert (first["kind"] == "spoof") == (first["liveness"] == "spoof")
+    assert first["reason"].startswith("presentation attack") or first["reason"].startswith("not confirmed live")
     assert set(first["liveness_cues"]) >= {"blinks", "blink_dip", "mouth_range", "outline_max", "parallax_max"}
     assert first["liveness_cues"]["blinks"] == 0
     assert any(line.startswith("passive; face in view: ") for line in seen)   # the dashboard shows it

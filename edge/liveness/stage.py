@@ -22,6 +22,7 @@ from .judge import LIVE, SPOOF, UNDECIDED, LivenessJudge, LivenessModels, Thresh
 log = logging.getLogger(__name__)
 
 WAIT = "wait"
+SPOOF_REFUSAL = "presentation attack"
 STRICT_MIN_WINDOW = 6.0
 NOT_LIVE = "not confirmed live"
 
@@ -95,7 +96,7 @@ class LivenessStage:
         if state == LIVE:
             return None
         if state == SPOOF:
-            return f"presentation attack: {self.verdict.reason}"
+            return f"{SPOOF_REFUSAL}: {self.verdict.reason}"
         if self._judge is not None and self.track_age(now) < self.window_seconds:
             return WAIT
         return NOT_LIVE
