@@ -34,7 +34,8 @@ class Sighting:
     """What the door made of its latest frame with a face (drawn on the live view).
 
     ``time`` is the door loop's clock (monotonic); ``box`` (x, y, w, h) in the frame's pixels; ``passes``: the
-    frame votes for ``user_id`` under the current policy; ``liveness``: "live", "spoof" or None (not checked)."""
+    frame votes for ``user_id`` under the current policy; ``liveness``: the liveness verdict of the face's track,
+    "live", "spoof" or "undecided" (None: liveness is off)."""
 
     time: float
     box: tuple
@@ -107,6 +108,8 @@ class LiveView:
             colour, label = RED, f"unknown {s.score:.2f}"
         if s.liveness == "live":
             label += " live"
+        elif s.liveness == "undecided":
+            label += " checking"
         cv2.rectangle(image, (x, y), (x + w, y + h), colour, 2)
         font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
         (tw, th), base = cv2.getTextSize(label, font, size, thick)
