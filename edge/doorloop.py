@@ -38,7 +38,7 @@ from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
 from .errors import EdgeError
 from .eventfaces import EventFaces
 from .events import EventHub
-from .liveness.stage import SPOOF_REFUSAL, WAIT, LivenessStage
+from .liveness.stage import NOT_LIVE, SPOOF_REFUSAL, WAIT, LivenessStage
 from .liveview import Sighting
 from .recognition.match import Ranker
 from .lognames import journal_name
@@ -293,6 +293,13 @@ class DoorLoop:
             photo = self._thumbnail(candidate)
             self.record(logged, user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
                         reason=refusal, **_photo(photo), **live)
+            if self.liveness is not None and candidate is not None and (
+                    logged == "spoof" or refusal.startswith(NOT_LIVE)) and \
+                    self.decider.refused_after_vote(candidate.embedding, self.clock()):
+                log.warning("LOCKOUT: %d liveness refusals of this face", self.policy.lockout_after)
+                self.record("lockout", similarity=decision.score, decision="deny",
+                            reason=f"{self.policy.lockout_after} refusals in a row (liveness); locked out for "
+                                   f"{self.policy.lockout_seconds:g} s", seconds=self.policy.lockout_seconds)
             return FrameResult(decision, candidate, "deny", name, refusal, photo=photo, liveness=state)
         if kind == "grant":
             who = journal_name(self.cfg, decision.user_id, name)

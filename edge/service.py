@@ -120,7 +120,7 @@ class DoorService:
     def _make_liveness(self, cfg: _config.Config):
         """The liveness stage for ``cfg.liveness`` (None when off); its models are loaded (hash-checked) once."""
         if cfg.liveness.mode == "off":
-            log.warning("liveness check off: a photograph or a screen showing a resident opens the door")
+            log.warning("liveness check off: a photograph or a screen of an enrolled person opens the door")
             return None
         from .liveness import LivenessModels
         from .liveness.stage import LivenessStage
