@@ -153,26 +153,15 @@ def test_admin_sees_live_view_faces_and_charts(chromium, door, faces_dir):  # no
         assert page.locator("table.per-user td.username", has_text="barack").count() == 1
         page.screenshot(path=str(ARTIFACTS / "views-charts-desktop.png"), full_page=True)
         no_horizontal_scroll(page, 1280)
-        cookies = ctx.cookies()
-        ctx.close()                                   # one browser at a time: its live view and connections go
-
-        phone = chromium.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
-                                     device_scale_factor=2, is_mobile=True, has_touch=True)
-        phone.add_cookies(cookies)
-        try:
-            p = phone.new_page()
-            p.on("console", lambda m: errors.append(f"{m.text} {m.location}") if m.type == "error" else None)
-            p.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            for path, shot in (("home", "dashboard"), ("log", "log"), ("charts", "charts")):
-                p.goto(base + path, wait_until="domcontentloaded")
-                if path == "home":
-                    p.wait_for_function("() => document.querySelector('img.live').naturalWidth > 0", timeout=15000)
-                else:
-                    p.wait_for_load_state("load")
-                no_horizontal_scroll(p, 390)
-                p.screenshot(path=str(ARTIFACTS / f"views-{shot}-phone.png"), full_page=True)
-        finally:
-            phone.close()
+        page.set_viewport_size({"width": 390, "height": 844})       # a phone's width, same browser and session
+        for path, shot in (("home", "dashboard"), ("log", "log"), ("charts", "charts")):
+            page.goto(base + path, wait_until="domcontentloaded")
+            if path == "home":
+                page.wait_for_function("() => document.querySelector('img.live').naturalWidth > 0", timeout=15000)
+            else:
+                page.wait_for_load_state("load")
+            no_horizontal_scroll(page, 390)
+            page.screenshot(path=str(ARTIFACTS / f"views-{shot}-phone.png"), full_page=True)
     finally:
         ctx.close()
     assert errors == []
