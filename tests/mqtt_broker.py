@@ -1,7 +1,8 @@
 """A real MQTT broker for the tests: Debian's ``mosquitto`` on a free loopback port, started and stopped here.
 
-``Broker`` writes its own configuration in a temporary folder (no persistence, so a restart forgets retained
-messages the way a crashed broker without a database would), optionally with a password file made by
+``Broker`` writes its own configuration in a temporary folder (no persistence unless asked: then the broker saves
+its database every second, so a subscriber's persistent session survives a crash and the broker queues for it
+what arrives after the restart, before the subscriber is back), optionally with a password file made by
 ``mosquitto_passwd`` and a TLS listener whose certificates come from a throw-away certificate authority made with
 ``cryptography``. ``Listener`` is a plain paho client that records what arrives. Nothing is mocked.
 """
@@ -97,7 +98,8 @@ def make_ca(folder: Path) -> dict:
 
 # ---------------------------------------------------------------------- the broker
 class Broker:
-    def __init__(self, folder: Path, *, password: bool = False, tls: bool = False, client_certs: bool = False):
+    def __init__(self, folder: Path, *, password: bool = False, tls: bool = False, client_certs: bool = False,
+                 persistent: bool = False):
         if not Path(MOSQUITTO).exists():
             missing("mosquitto is not installed (apt-get install mosquitto; .ci/run installs it)")
         self.folder = folder
@@ -106,8 +108,13 @@ class Broker:
         self.password = password
         self.tls = tls
         self.certs = make_ca(folder / "ca") if tls else None
-        lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "persistence false",
-                 "log_dest stderr", "log_type error", "log_type warning"]
+        lines = [f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "log_dest stderr",
+                 "log_type error", "log_type warning"]
+        self.database = folder / "mosquitto.db"
+        if persistent:
+            lines += ["persistence true", f"persistence_location {folder}/", "autosave_interval 1"]
+        else:
+            lines += ["persistence false"]
         if password:
             pw = folder / "passwords"
             subprocess.run([MOSQUITTO_PASSWD, "-b", "-c", str(pw), USER, PASSWORD], check=True,
@@ -145,6 +152,16 @@ class Broker:
         self.process = None
         wait_port(self.port, up=False)
 
+    def wait_saved(self, seconds: float = 10.0) -> None:
+        """A persistent broker has written its database since now (sessions and subscriptions are on disk)."""
+        since = time.time()
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.database.exists() and self.database.stat().st_mtime > since:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("mosquitto did not save its database")
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -153,6 +170,13 @@ class Broker:
 @pytest.fixture
 def broker(tmp_path):
     b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def persistent_broker(tmp_path):
+    b = Broker(tmp_path / "broker-db", persistent=True).start()
     yield b
     b.stop()
 
@@ -175,10 +199,14 @@ def tls_broker(tmp_path):
 class Listener:
     """Subscribes to ``topics`` and keeps every message (topic, payload, retain) in arrival order."""
 
-    def __init__(self, broker: Broker, topics=("#",), **auth):
+    def __init__(self, broker: Broker, topics=("#",), *, session: str | None = None):
+        """``session``: a persistent session with this client id (the broker keeps the subscription and queues
+        QoS 1 messages while we are away, also across a crash of a persistent broker)."""
         self.messages: list[tuple[str, bytes, bool]] = []
         self._cond = threading.Condition()
-        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"listener-{time.monotonic_ns()}")
+        self.client = paho.Client(paho.CallbackAPIVersion.VERSION2,
+                                  client_id=session or f"listener-{time.monotonic_ns()}",
+                                  clean_session=session is None)
         if broker.password:
             self.client.username_pw_set(USER, PASSWORD)
         if broker.tls:

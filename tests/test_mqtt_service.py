@@ -9,7 +9,7 @@ import time
 from gpiozero.pins.mock import MockFactory
 
 from edge.camera import FolderSource
-from mqtt_broker import Listener, broker  # noqa: F401  (fixture)
+from mqtt_broker import Listener, broker, persistent_broker  # noqa: F401  (fixtures)
 from web_fixtures import PASSWORD, client, login
 from edge.web import create_app
 from test_service import RELAY, cast, make_backend, make_service, wait_until, write_frames  # noqa: F401
@@ -127,24 +127,25 @@ def test_remote_unlock_disabled_does_nothing_and_is_logged(tmp_path, cast, engin
     listener.close()
 
 
-def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path, cast, engine, broker):
+def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path, cast, engine, persistent_broker):
     """Kill mosquitto while people come and go; the door keeps deciding and opening, and every decision made
-    while the broker was away reaches Home Assistant afterwards with the time it happened."""
+    while the broker was away reaches Home Assistant (a persistent session, as HA keeps) with the time it
+    happened."""
+    broker = persistent_broker
     person = cast["enrolled"][0]
-    cfg, store, log = make_backend(tmp_path, cast, engine,
-                                   mqtt=mqtt_section(broker, reconnect_min_seconds=0.5, reconnect_max_seconds=4.0),
+    cfg, store, log = make_backend(tmp_path, cast, engine, mqtt=mqtt_section(broker),
                                    decision={"unlock_seconds": 0.5, "cooldown_seconds": 1.0})
     # Each photograph stays 1.6 s in view (15 fps), long enough for a vote even on a busy machine.
     folder = write_frames(tmp_path / "cam", person["probe"][:2] + cast["strangers"][:2], repeat=24)
-    first = Listener(broker)
+    home = Listener(broker, session="home-assistant")
+    broker.wait_saved()                                    # the subscription survives the crash
     factory = MockFactory()
     relay = factory.pin(RELAY)
     svc = make_service(cfg, store, log, engine, FolderSource(folder=folder, fps=15), factory).start()
     try:
         refusals = {"deny", "unknown", "lockout"}
-        assert wait_until(lambda: "grant" in {e["event_type"] for e in events(first)}, timeout=60)
-        first.close()
-        broker.stop()
+        assert wait_until(lambda: "grant" in {e["event_type"] for e in events(home)}, timeout=60)
+        broker.stop()                                      # SIGKILL
         down_at = time.time()
         frames_before, pulses_before = svc.processed_frames, len(relay.states)
         # The door goes on without the broker: it keeps deciding and opening.
@@ -153,22 +154,20 @@ def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path,
                           timeout=120)
         assert svc.processed_frames > frames_before + 30 and len(relay.states) > pulses_before
         assert svc.status().mqtt.state != "connected" and svc.status().mqtt.queued > 0
-        # Bring the broker back while the publisher waits out a back-off, so our listener is there first.
-        assert wait_until(lambda: (svc.status().mqtt.retry_in or 0) > 1.5, timeout=30)
         up_at = time.time()
         broker.start()
-        second = Listener(broker)
         assert wait_until(lambda: svc.status().mqtt.state == "connected" and svc.status().mqtt.queued == 0,
                           timeout=30)
         missed = [e for e in log.events() if e["kind"] in ("grant", "deny", "unknown", "lockout")
                   and down_at < e["time"] < up_at]
         assert len(missed) >= 3
-        assert second.wait_for(lambda m: len(events(second)) >= len(missed), seconds=10)
+        assert home.wait_for(lambda m: len([e for e in events(home) if e["timestamp"] > down_at]) >= len(missed),
+                             seconds=20)
     finally:
         svc.close()
-    received = events(second)
+    received = events(home)
     for entry in missed:
         assert any(e["event_type"] == entry["kind"] and e["user"] == entry["user"]
                    and abs(e["timestamp"] - entry["time"]) < 0.5 for e in received), entry
     assert svc.mqtt.status()["dropped"] == 0
-    second.close()
+    home.close()

@@ -319,20 +319,22 @@ class MqttPublisher:
             self._dirty.clear()
             face, self._face = self._face, None
             room = MAX_IN_FLIGHT - len(self._in_flight)
-            batch = [self._events.popleft() for _ in range(min(room, len(self._events)))]
+            # Copies: an event stays in the queue until it is in flight, so it is always counted somewhere.
+            batch = list(itertools.islice(self._events, max(0, room)))
         for topic, payload in states:
             client.publish(topic, payload, qos=1, retain=True)
         if face is not None:
             client.publish(self.topics.face, face, qos=0, retain=False)
-        for i, message in enumerate(batch):
+        for message in batch:
             info = client.publish(message.topic, message.payload, qos=1, retain=False)
             if info.rc != paho.MQTT_ERR_SUCCESS:
-                with self._lock:  # not sent: put it and the rest back, in order
-                    self._events.extendleft(reversed(batch[i:]))
+                with self._lock:  # not sent: it and the rest are still queued, in order
                     self._dirty.update(t for t, _ in states)
                 self._lost(f"publish failed ({paho.error_string(info.rc)})")
                 return
             with self._lock:
+                if self._events and self._events[0] is message:
+                    self._events.popleft()      # (unless a full queue dropped it meanwhile)
                 self._in_flight[info.mid] = message
 
     def _requeue(self) -> None:
