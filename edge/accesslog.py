@@ -40,7 +40,7 @@ from .keys import InvalidToken, KeyRing, load_keyring
 log = logging.getLogger(__name__)
 
 LOG_FILE_NAME = "access.log"
-EVENT_KINDS = ("grant", "deny", "unknown", "exit_button", "door_opened", "door_closed", "door_held_open",
+EVENT_KINDS = ("grant", "deny", "unknown", "spoof", "exit_button", "door_opened", "door_closed", "door_held_open",
                "camera_failure", "camera_recovered", "lockout", "remote_unlock", "login_failed", "enrol",
                "user_changed", "settings_changed", "service_start", "service_stop")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")

@@ -140,6 +140,19 @@ class DecisionConfig:
 
 
 @dataclass(frozen=True)
+class LivenessConfig:
+    """Is the face at the door a live person or a copy (print, screen)? See docs/liveness.md."""
+
+    mode: str = _opt("passive", choices=("off", "passive", "strict"),
+                     doc="off: recognition alone (a photograph of a resident opens the door); passive: the face "
+                         "must blink, move its mouth or turn, and must not show a screen or paper outline; strict: "
+                         "it must also blink twice when the LEDs ask (defeats replayed video).")
+    window_seconds: float = _opt(3.0, min=1.0, max=30.0,
+                                 doc="A recognised face not confirmed live this long after it appeared is refused "
+                                     "(strict mode uses at least 6).")
+
+
+@dataclass(frozen=True)
 class StoreConfig:
     key_source: str = _opt("file", choices=("file", "credential", "passphrase"),
                            doc="file: state_dir/key; credential: $CREDENTIALS_DIRECTORY; passphrase: derived.")
@@ -260,6 +273,7 @@ class Config:
     camera: CameraConfig = field(default_factory=CameraConfig)
     door: DoorConfig = field(default_factory=DoorConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     web: WebConfig = field(default_factory=WebConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)

@@ -78,6 +78,7 @@ class Candidate:
     box: tuple = (0, 0, 0, 0)
     quality_ok: bool = True
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # aligned face, for the record
+    landmarks: np.ndarray | None = field(default=None, repr=False, compare=False)  # (5, 2) eyes, nose, mouth
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *,
     quality = getattr(face, "quality", None)
     return Candidate(user_id=best_user, score=best, runner_up=second, embedding=face.embedding,
                      box=tuple(int(v) for v in face.box), quality_ok=bool(getattr(quality, "ok", True)),
-                     crop=getattr(face, "crop", None))
+                     crop=getattr(face, "crop", None), landmarks=getattr(face, "landmarks", None))
 
 
 def votes_for(policy: Policy, candidate: Candidate) -> bool:

@@ -112,6 +112,14 @@ class Output(Closing):
             self._device.blink(on_time=seconds, off_time=0, n=1, background=True)
             log.info("pin %s GPIO%d on for %.1f s", self.name, self.pin_number, seconds)
 
+    def blink(self, on_time: float = 0.25, off_time: float = 0.25) -> None:
+        """Blink until on(), off() or flash() (gpiozero's background blink; logged once)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._device.blink(on_time=on_time, off_time=off_time, n=None, background=True)
+            log.info("pin %s GPIO%d blinking", self.name, self.pin_number)
+
     def _set(self, active: bool) -> None:
         with self._lock:
             if self._closed:
@@ -360,6 +368,7 @@ class Door(Closing):
         self._on_event = on_event
         self.feedback_seconds = feedback_seconds
         self._devices: list = []
+        self._waiting = False
         try:
             self.relay = self._add(Relay(door_cfg.relay_pin, active_high=door_cfg.relay_active_high,
                                          max_on_seconds=door_cfg.max_unlock_seconds, pin_factory=pin_factory,
@@ -406,6 +415,26 @@ class Door(Closing):
             self.red.flash(self.feedback_seconds)
         if self.buzzer is not None:
             self.buzzer.flash(min(0.3, self.feedback_seconds))
+
+    def signal_waiting(self, waiting: bool) -> None:
+        """Green LED blinking while a face is in view and not yet confirmed live (liveness); off when not."""
+        if self.green is None or waiting == self._waiting:
+            return
+        self._waiting = waiting
+        if self.relay.is_active:
+            return                      # a grant's steady green stays
+        if waiting:
+            self.green.blink()
+        else:
+            self.green.off()
+
+    def signal_request(self) -> None:
+        """Liveness challenge: "blink now" - both LEDs and a short chirp (called once per request)."""
+        for out in (self.green, self.red):
+            if out is not None:
+                out.flash(0.8)
+        if self.buzzer is not None:
+            self.buzzer.flash(0.1)
 
     def lock(self, *, reason: str = "release") -> None:
         self.relay.release(reason=reason)

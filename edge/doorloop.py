@@ -4,11 +4,14 @@ Stages of :meth:`DoorLoop.process` (each a method, in this order):
 
 1. ``_candidate``: the nearest face, embedded and ranked against the gallery (:mod:`edge.recognition`);
 2. ``decider.observe``: the k-of-n vote, margin, cooldown and lockout (:mod:`edge.decision`, pure logic);
-3. ``_check_grant``: only for a ``grant`` vote, every registered :data:`GrantCheck` in turn; the first that
+3. liveness (``[liveness] mode`` passive or strict; :mod:`edge.liveness`): every frame's nearest face goes to
+   the track's judge; a ``grant`` vote stands only when that face is judged live. While it is undecided the
+   grant is held (green LED blinking) for up to ``liveness.window_seconds`` from the face's first frame, then
+   refused "not confirmed live"; a spoof verdict refuses it at once. Mode "off": no stage, no change;
+4. ``_check_grant``: for a grant that stands, every registered :data:`GrantCheck` in turn; the first that
    returns a reason turns the grant into a deny. Built in: the user must still be active (re-read from the
-   store: a user disabled a moment ago must not get in). **A liveness check slots in here**
-   (``loop.add_grant_check(check)``), between the recognition vote and the relay;
-4. ``_act``: relay/LEDs, the access log (synchronous: the audit record) and an :class:`edge.events.Event`
+   store: a user disabled a moment ago must not get in); ``loop.add_grant_check(check)`` adds more;
+5. ``_act``: relay/LEDs, the access log (synchronous: the audit record) and an :class:`edge.events.Event`
    for the listeners (asynchronous, never blocks).
 
 It returns a typed :class:`FrameResult`. Gallery and policy changes are applied between frames
@@ -27,7 +30,9 @@ import numpy as np
 
 from .config import Config
 from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .errors import EdgeError
 from .events import EventHub
+from .liveness.stage import SPOOF_REFUSAL, WAIT, LivenessStage
 from .recognition.match import Ranker
 from .lognames import journal_name
 from .status import LastDecision
@@ -50,6 +55,17 @@ class FrameResult:
     reason: str = ""
     unlocked_seconds: float = 0.0
     photo: str | None = None           # file name in the unknown-face archive
+    liveness: str | None = None        # live / spoof / undecided (None: liveness off)
+
+
+@dataclass
+class _HeldGrant:
+    """A grant vote waiting for the liveness verdict of the same face track."""
+
+    decision: Decision
+    candidate: Candidate | None
+    frame: np.ndarray | None
+    track: int
 
 
 GrantCheck = Callable[[Decision, Optional[Candidate], Optional[np.ndarray]], Optional[str]]
@@ -62,7 +78,8 @@ class DoorLoop:
 
     def __init__(self, cfg: Config, *, engine: Any, store: Any, access_log: Any, door: Any, events: EventHub,
                  clock: Callable[[], float], wall_clock: Callable[[], float],
-                 archive: UnknownFaceArchive | None = None):
+                 archive: UnknownFaceArchive | None = None,
+                 make_liveness: Callable[[Config], LivenessStage | None] | None = None):
         self.cfg = cfg
         self.engine = engine
         self.store = store
@@ -82,6 +99,11 @@ class DoorLoop:
         self.last_candidate: Candidate | None = None
         self.processed_frames = 0
         self._processed: deque[float] = deque()
+        self._make_liveness = make_liveness
+        self.liveness: LivenessStage | None = make_liveness(cfg) if make_liveness is not None else None
+        self._liveness_cfg = cfg.liveness
+        self._held: _HeldGrant | None = None
+        self._asking = False
         self._load_gallery()
 
     # ------------------------------------------------------------------ settings and gallery
@@ -117,6 +139,14 @@ class DoorLoop:
             log.info("decision policy now %s", policy)
         self.decider.update_policy(policy)
         self.policy = policy
+        if self._make_liveness is not None and self.cfg.liveness != self._liveness_cfg:
+            try:
+                stage = self._make_liveness(self.cfg)
+            except EdgeError as exc:  # e.g. the liveness models are missing: keep the check that runs
+                log.error("liveness settings not applied: %s", exc)
+            else:
+                self.liveness, self._held = stage, None
+            self._liveness_cfg = self.cfg.liveness
 
     def add_grant_check(self, check: GrantCheck) -> None:
         """Run ``check`` on every grant vote, after the built-in ones (liveness goes here)."""
@@ -127,7 +157,13 @@ class DoorLoop:
         """No frame came: the vote learns that nobody is in view (an attempt ends after its window)."""
         if self._reload.is_set():
             self._apply_reload()
-        return self.decider.observe(None, self.clock() if now is None else now)
+        now = self.clock() if now is None else now
+        if self._held is not None and self.liveness is not None:
+            self.liveness.observe(None, None, now)
+            self._settle_held(now)
+        if self.door is not None and self.liveness is not None:
+            self.door.signal_waiting(False)
+        return self.decider.observe(None, now)
 
     def process(self, frame: np.ndarray, now: float | None = None) -> FrameResult:
         """One frame through every stage; see the module docstring."""
@@ -137,10 +173,71 @@ class DoorLoop:
         candidate = self._candidate(frame)
         decision = self.decider.observe(candidate, now)
         self.last_candidate = candidate
+        if self.liveness is not None:
+            verdict = self.liveness.observe(frame, candidate, now)
+            self._signal(verdict, candidate)
+            if self._held is not None:
+                settled = self._settle_held(now)
+                if settled is not None:
+                    self._count(now)
+                    return settled
+            if decision.kind == "grant":
+                answer = self.liveness.grant(now)
+                if answer == WAIT:
+                    self._held = _HeldGrant(decision, candidate, frame, self.liveness.track)
+                    log.info("grant vote for %s held until the face is confirmed live",
+                             journal_name(self.cfg, decision.user_id, self._user_name(decision.user_id)))
+                    self._count(now)
+                    return FrameResult(decision, candidate, reason="waiting for liveness",
+                                       liveness=verdict.state)
+                if answer is not None:
+                    result = self._act(decision, candidate, answer)
+                    self._after_grant_vote()
+                    self._count(now)
+                    return result
         refusal = self._check_grant(decision, candidate, frame) if decision.kind == "grant" else None
         result = self._act(decision, candidate, refusal)
+        if decision.kind == "grant":
+            self._after_grant_vote()
         self._count(now)
         return result
+
+    # ------------------------------------------------------------------ liveness
+    def _signal(self, verdict, candidate: Candidate | None) -> None:
+        """Green LED blinking while a face in view is undecided; LEDs and buzzer at each strict request."""
+        if self.door is None:
+            return
+        self.door.signal_waiting(candidate is not None and self.liveness is not None and self.liveness.undecided)
+        if verdict.asking and not self._asking:
+            self.door.signal_request()
+        self._asking = verdict.asking
+
+    def _settle_held(self, now: float) -> FrameResult | None:
+        """The held grant once its track is judged: granted (live), refused (spoof, not live in time, the face
+        left) or None (still waiting)."""
+        held, stage = self._held, self.liveness
+        if held is None or stage is None:
+            return None
+        answer = stage.grant(now) if stage.track == held.track else "not confirmed live (the face left)"
+        if answer == WAIT:
+            return None
+        self._held = None
+        refusal = answer if answer is not None else self._check_grant(held.decision, held.candidate, held.frame)
+        result = self._act(held.decision, held.candidate, refusal)
+        self._after_grant_vote()
+        return result
+
+    def _after_grant_vote(self) -> None:
+        """A grant vote was acted on: the next attempt starts with a new liveness track."""
+        if self.liveness is not None:
+            self.liveness.reset()
+
+    def _liveness_fields(self) -> dict:
+        if self.liveness is None:
+            return {}
+        verdict = self.liveness.verdict
+        return {"liveness": verdict.state, "liveness_reason": verdict.reason,
+                "liveness_cues": dict(verdict.cues)}
 
     def _candidate(self, frame: np.ndarray) -> Candidate | None:
         faces = self.engine.faces(frame, limit=1, detect_max_side=self.cfg.recognition.frame_detect_side)
@@ -167,16 +264,20 @@ class DoorLoop:
 
     def _act(self, decision: Decision, candidate: Candidate | None, refusal: str | None) -> FrameResult:
         kind = decision.kind
+        state = self.liveness.verdict.state if self.liveness is not None else None
         if kind in QUIET_KINDS:
-            return FrameResult(decision, candidate)
+            return FrameResult(decision, candidate, liveness=state)
+        live = self._liveness_fields()
         name = self._user_name(decision.user_id)
         if kind == "grant" and refusal:
+            # a presentation attack (liveness said spoof) is its own kind in the log and for listeners (MQTT)
+            logged = "spoof" if refusal.startswith(SPOOF_REFUSAL) else "deny"
             self.door.signal_deny()
-            log.warning("DENY %s: %s", journal_name(self.cfg, decision.user_id, name), refusal)
-            self._remember("deny", name, decision.score, decision.user_id)
-            self.record("deny", user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
-                        reason=refusal)
-            return FrameResult(decision, candidate, "deny", name, refusal)
+            log.warning("%s %s: %s", logged.upper(), journal_name(self.cfg, decision.user_id, name), refusal)
+            self._remember(logged, name, decision.score, decision.user_id)
+            self.record(logged, user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
+                        reason=refusal, **live)
+            return FrameResult(decision, candidate, "deny", name, refusal, liveness=state)
         if kind == "grant":
             who = journal_name(self.cfg, decision.user_id, name)
             seconds = self.door.unlock(reason=f"grant {who}")
@@ -184,8 +285,8 @@ class DoorLoop:
             log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", who, decision.score,
                      decision.votes, decision.frames, seconds)
             self.record("grant", user=name, user_id=decision.user_id, similarity=decision.score, decision="grant",
-                        votes=decision.votes, frames=decision.frames)
-            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds)
+                        votes=decision.votes, frames=decision.frames, **live)
+            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds, liveness=state)
         self.door.signal_deny()
         self._remember(kind, name, decision.score, decision.user_id if kind == "deny" else None)
         if kind == "lockout":
@@ -203,8 +304,8 @@ class DoorLoop:
         user = name if kind == "deny" else None
         ids = {"user_id": decision.user_id} if kind == "deny" and decision.user_id else {}
         self.record(kind, user=user, similarity=decision.score, decision="deny", reason=decision.reason,
-                    **ids, **({"photo": photo} if photo else {}))
-        return FrameResult(decision, candidate, kind, user, decision.reason, photo=photo)
+                    **ids, **({"photo": photo} if photo else {}), **live)
+        return FrameResult(decision, candidate, kind, user, decision.reason, photo=photo, liveness=state)
 
     # ------------------------------------------------------------------ records
     def _user_name(self, user_id: str | None) -> str | None:

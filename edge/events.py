@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 log = logging.getLogger(__name__)
 
 # Kinds an Event may have. The first group is also written to the access log (edge.accesslog.EVENT_KINDS).
-DECISION_KINDS = ("grant", "deny", "unknown", "lockout", "remote_unlock")
+DECISION_KINDS = ("grant", "deny", "unknown", "lockout", "spoof", "remote_unlock")  # spoof: liveness refused
 DOOR_KINDS = ("exit_button", "door_opened", "door_closed", "door_held_open")
 CAMERA_KINDS = ("camera_failure", "camera_recovered")
 SERVICE_KINDS = ("service_start", "service_stop")

@@ -103,12 +103,29 @@ class DoorService:
                                    retry_max=cfg.camera.retry_max_seconds, on_failure=self._camera_failed,
                                    on_recovered=self._camera_recovered)
             archive = UnknownFaceArchive(cfg.state_dir / "unknown", store.keyring, clock=wall_clock)
+            self._liveness_models: Any = None
             self.loop = DoorLoop(cfg, engine=engine, store=store, access_log=log_, door=self.door,
-                                 events=self.events, clock=clock, wall_clock=wall_clock, archive=archive)
+                                 events=self.events, clock=clock, wall_clock=wall_clock, archive=archive,
+                                 make_liveness=self._make_liveness)
             self.mqtt = self._make_mqtt() if cfg.mqtt.enabled else None
         except BaseException:
             self.door.close()
             raise
+
+    def _make_liveness(self, cfg: _config.Config):
+        """The liveness stage for ``cfg.liveness`` (None when off); its models are loaded (hash-checked) once."""
+        if cfg.liveness.mode == "off":
+            log.warning("liveness check off: a photograph or a screen showing a resident opens the door")
+            return None
+        from .liveness import LivenessModels
+        from .liveness.stage import LivenessStage
+
+        if self._liveness_models is None:
+            self._liveness_models = LivenessModels(models_dir=cfg.models_dir,
+                                                   num_threads=min(2, cfg.recognition.num_threads or 2))
+        log.info("liveness check %s (window %.1f s)", cfg.liveness.mode, cfg.liveness.window_seconds)
+        return LivenessStage(mode=cfg.liveness.mode, window_seconds=cfg.liveness.window_seconds,
+                             models=self._liveness_models)
 
     # ------------------------------------------------------------------ building from a configuration
     @classmethod
@@ -177,7 +194,8 @@ class DoorService:
                 for section in ("paths", "recognition", "camera", "door", "store", "web", "mqtt"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
-                self.cfg = dataclasses.replace(self.cfg, decision=new.decision, logging=new.logging)
+                self.cfg = dataclasses.replace(self.cfg, decision=new.decision, liveness=new.liveness,
+                                               logging=new.logging)
                 self.store.set_defaults(self.cfg)
                 logging.getLogger().setLevel(new.logging.level)
                 log.info("SIGHUP: configuration %s reloaded", self.config_path)
@@ -308,7 +326,7 @@ class DoorService:
             disk_free_mb=round(free, 1) if free is not None else None,
             disk_low=free is not None and free < self.cfg.store.low_disk_mb,
             log_pending=self.access_log.pending if self.access_log is not None else 0,
-            mqtt=self._mqtt_status())
+            mqtt=self._mqtt_status(), **self._liveness_status())
 
     def _mqtt_status(self) -> MqttStatus | None:
         if self.mqtt is None:
@@ -316,6 +334,13 @@ class DoorService:
         m = self.mqtt.status()
         return MqttStatus(state=m["state"], broker=m["broker"], last_error=m["last_error"], retry_in=m["retry_in"],
                           queued=m["queued"], dropped=m["dropped"], sent=m["sent"])
+
+    def _liveness_status(self) -> dict:
+        stage = self.loop.liveness
+        if stage is None:
+            return {"liveness_mode": "off"}
+        return {"liveness_mode": stage.mode, "liveness_state": stage.verdict.state,
+                "liveness_reason": stage.verdict.reason}
 
     def snapshot_jpeg(self) -> bytes | None:
         """The latest frame as JPEG, with the face being judged outlined; None without a camera."""
@@ -484,6 +509,8 @@ class DoorService:
             thread.join(timeout=5.0)
         self._threads.clear()
         self.loop.record("service_stop", source="service", exit_code=self.exit_code)
+        if self._liveness_models is not None:
+            self._liveness_models.close()
         self.events.close()
         if self.mqtt is not None:
             self.mqtt.close()        # after the listeners: the last events are queued; it says "offline"

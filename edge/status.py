@@ -62,3 +62,6 @@ class Status:
     disk_free_mb: float | None = None   # free space where the database and log live
     disk_low: bool = False          # below [store] low_disk_mb
     log_pending: int = 0            # access log events waiting in memory for disk space
+    liveness_mode: str = "off"      # [liveness] mode: off, passive, strict
+    liveness_state: str = ""        # the current face track's verdict: live, spoof, undecided ("" no track)
+    liveness_reason: str = ""       # why, in one sentence

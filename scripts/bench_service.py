@@ -12,9 +12,12 @@ Runs the real DoorService (real model, real encrypted store in a temporary folde
 3. attack (issue 11): with the admin page on, an approved member posts ``--attack-requests`` requests at once,
    each with 20 one-colour 7000x7000 PNGs (156 KB each, 147 MB each once decoded) to their own enrolment page;
    reports the service's peak RSS and the door's processed frames per second during the attack against its idle
-   rate just before. Targets: RSS under 600 MB, door above 80% of idle.
+   rate just before. Targets: RSS under 600 MB, door above 80% of idle;
+4. mqtt (issue 12): processed frames per second of case 1 with [mqtt] off, with MQTT on and a local mosquitto
+   (started here on a free port) up, and with the broker killed after the warm-up (events queue, the publisher
+   reconnects with back-off), as ratios to the MQTT-off rate of the same run. Target: above 95% in both.
 
-    .venv/bin/python scripts/bench_service.py [--runs 40] [--seconds 15] [--attack-requests 6] [--only attack]
+    .venv/bin/python scripts/bench_service.py [--runs 40] [--seconds 15] [--attack-requests 6] [--only attack|mqtt]
 """
 
 from __future__ import annotations
@@ -259,7 +262,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0, help="throughput measurement time")
     ap.add_argument("--attack-requests", type=int, default=6, help="simultaneous attack requests of 20 PNGs")
     ap.add_argument("--attack-side", type=int, default=7000, help="side of the attack PNGs in pixels")
-    ap.add_argument("--only", choices=("attack",), help="run only the attack case")
+    ap.add_argument("--only", choices=("attack", "mqtt"), help="run only the attack or the mqtt case")
     args = ap.parse_args()
 
     from gpiozero.pins.mock import MockFactory
@@ -305,6 +308,10 @@ def main() -> int:
 
         # 1. throughput with faces present, frames delivered as fast as they are taken
         everyone = [f.astype(np.uint8) for frames in probes.values() for f in frames]
+        if args.only == "mqtt":
+            mqtt_case(cfg, engine, store, log, everyone, args.seconds, Path(tmp))
+            engine.close()
+            return 0
         source = ScriptedSource(everyone, fps=60)  # a camera faster than the service: measures its capacity
         svc = DoorService(cfg, engine=engine, store=store, log_=log, source=source, pin_factory=MockFactory(),
                           web=False)
@@ -362,8 +369,75 @@ def main() -> int:
             print(f"\nno grant in {args.runs} runs")
         if args.only is None:
             attack(cfg, engine, store, log, probes, args.attack_requests, args.seconds, args.attack_side)
+            mqtt_case(cfg, engine, store, log, everyone, args.seconds, Path(tmp))
     engine.close()
     return 0
+
+
+def mqtt_case(cfg, engine, store, log, frames, seconds: float, tmp: Path, rounds: int = 4) -> None:
+    """Door throughput with MQTT off, on with the broker up, and on with the broker killed after warm-up."""
+    import shutil
+    import socket
+    import subprocess
+
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.service import DoorService
+
+    mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not Path(mosquitto).exists():
+        print("\nmqtt: mosquitto is not installed (apt-get install mosquitto); case skipped")
+        return
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+
+    def start_broker() -> subprocess.Popen:
+        broker = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                return broker
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    rates: dict[str, list[float]] = {"mqtt off": [], "broker up": [], "broker killed": []}
+    notes: dict[str, str] = {}
+    cases = (("mqtt off", False, False), ("broker up", True, False), ("broker killed", True, True))
+    # Interleaved rounds, the order reversed every other round, so that load from elsewhere hits every case.
+    for label, enabled, kill in [c for r in range(rounds) for c in (cases if r % 2 == 0 else cases[::-1])]:
+        run_cfg = cfg.replace("mqtt", enabled=enabled, host="127.0.0.1", port=port, base_topic="bench/door",
+                              reconnect_min_seconds=0.5, reconnect_max_seconds=2.0)
+        broker = start_broker() if enabled else None
+        svc = DoorService(run_cfg, engine=engine, store=store, log_=log, source=ScriptedSource(frames, fps=60),
+                          pin_factory=MockFactory(), web=False)
+        try:
+            svc.start()
+            time.sleep(2.0)
+            if kill and broker is not None:
+                broker.kill()
+                broker.wait()
+            p0, t0 = svc.processed_frames, time.monotonic()
+            time.sleep(seconds)
+            rates[label].append((svc.processed_frames - p0) / (time.monotonic() - t0))
+            if svc.mqtt is not None:
+                m = svc.mqtt.status()
+                notes[label] = f" ({m['sent']} events sent, {m['queued']} queued, state {m['state']})"
+        finally:
+            svc.close()
+            if broker is not None and broker.poll() is None:
+                broker.kill()
+                broker.wait()
+    base = statistics.median(rates["mqtt off"])
+    print(f"\nmqtt: door throughput, 640x480 with faces present, median of {rounds} rounds: {base:.1f} processed "
+          f"frames/s with MQTT off ({', '.join(f'{r:.1f}' for r in rates['mqtt off'])})")
+    for label in ("broker up", "broker killed"):
+        rate = statistics.median(rates[label])
+        print(f"  {label}: {rate:.1f} frames/s = {rate / base:.0%} of MQTT off "
+              f"({', '.join(f'{r:.1f}' for r in rates[label])}){notes.get(label, '')}")
 
 
 def logging_quiet():

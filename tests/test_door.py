@@ -213,3 +213,19 @@ def test_door_is_a_context_manager_and_openings_start_no_new_threads(factory):
         assert factory.pin(d.cfg.relay_pin).state
     assert factory.pin(d.cfg.relay_pin).state is False        # leaving the block released the relay
     assert events.count("door_opened") == 5 and "door_held_open" not in events
+
+
+def test_liveness_signals_blink_green_and_ask_with_both_leds_and_a_chirp(factory):
+    with Door(door_cfg(), pin_factory=factory) as d:
+        green = factory.pin(d.cfg.green_led_pin)
+        d.signal_waiting(True)
+        assert wait_until(lambda: green.state) and wait_until(lambda: not green.state)   # blinking
+        assert wait_until(lambda: green.state)
+        d.signal_waiting(False)
+        assert wait_until(lambda: not green.state) and not d.relay.is_active
+        d.signal_request()
+        assert d.green.is_active and d.red.is_active and d.buzzer.is_active
+        d.unlock(1.0)
+        d.signal_waiting(True)                            # never blinks over a grant's steady green
+        assert d.green.is_active
+    assert not factory.pin(17).state

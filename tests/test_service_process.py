@@ -104,6 +104,9 @@ max_unlock_seconds = 30
 unlock_seconds = 25
 cooldown_seconds = 60
 
+[liveness]
+mode = "off"
+
 [web]
 enabled = false
 """)

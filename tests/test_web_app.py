@@ -355,7 +355,9 @@ def test_change_own_password(site):
 # -- settings ---------------------------------------------------------------------------------------------
 def test_settings_are_validated_and_saved(site):
     admin = site.clients["alice"]
-    form = form_for(admin.get("/settings"), "/settings")
+    page = admin.get("/settings")
+    assert "passive" in page.html.select_one(".liveness-mode").text   # the liveness check, from the file
+    form = form_for(page, "/settings")
     form["threshold"], form["unlock_seconds"] = "0.81", "4.5"
     form.submit(status=303)
     on_disk = reopen_store(site.store).settings

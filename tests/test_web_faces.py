@@ -86,6 +86,7 @@ def test_recognition_names_the_person_above_the_threshold(site):
     similarity = float(page.html.select_one(".similarity").text)
     threshold = site["store"].settings["threshold"] or site["engine"].threshold
     assert similarity >= threshold
+    assert "a single photograph is never confirmed live" in page.text        # liveness: passive by default
     stranger = upload(c, "/recognize", [photo(site, "face_recognition_examples/kit_harington/john1.jpeg")],
                       field="photo")
     assert stranger.html.select_one(".match-name") is None and "Unknown" in stranger.text
@@ -94,6 +95,7 @@ def test_recognition_names_the_person_above_the_threshold(site):
     token = csrf_of(c.get("/recognize").text)
     camera = c.post("/recognize", {"csrf_token": token, "camera": "1"})
     assert camera.html.select_one(".match-name").text == "biden"
+    assert "Liveness (" in camera.text                                      # the door's verdict for the face
 
 
 def test_members_cannot_enrol_others_or_run_recognition(site):

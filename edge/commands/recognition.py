@@ -38,12 +38,15 @@ def register(sub) -> None:
 def cmd_faces(args) -> int:
     from ..recognition import FaceEngine, load_image
 
-    engine = FaceEngine.from_config(load_config(args))
+    cfg = load_config(args)
+    engine = FaceEngine.from_config(cfg)
+    mesh = _face_mesh(cfg) if args.json else None
     status = 0
     try:
         for path in args.images:
             try:
-                faces = engine.faces(load_image(path))
+                image = load_image(path)
+                faces = engine.faces(image)
             except ImageError as exc:
                 # One bad file among many: report it, keep going, fail at the end.
                 print(f"edge-face: {exc}", file=sys.stderr)
@@ -51,12 +54,26 @@ def cmd_faces(args) -> int:
                 continue
             if args.json:
                 print(json.dumps({"image": path, "model": engine.model_id,
-                                  "faces": [_face_dict(f) for f in faces]}))
+                                  "faces": [_face_dict(f, image, mesh) for f in faces]}))
             else:
                 _print_faces(path, faces)
     finally:
         engine.close()
+        if mesh is not None:
+            mesh.close()
     return status
+
+
+def _face_mesh(cfg):
+    """The liveness face mesh for ``faces --json`` (468 points per face), or None if it is not built."""
+    from ..errors import ModelError
+    from ..liveness.mesh import FaceMesh
+
+    try:
+        return FaceMesh(models_dir=cfg.models_dir, num_threads=cfg.recognition.num_threads)
+    except ModelError as exc:
+        print(f"edge-face: no face mesh in the output ({exc})", file=sys.stderr)
+        return None
 
 
 def cmd_verify(args) -> int:
@@ -93,8 +110,13 @@ def _single_face(engine, path, image):
     return faces[0]
 
 
-def _face_dict(face) -> dict:
+def _face_dict(face, image=None, mesh=None) -> dict:
+    """A face as JSON; with the liveness face mesh, its 468 points too (``mesh``: [[x, y], ...] in pixels)."""
     q = face.quality
+    extra = {}
+    if mesh is not None and image is not None:
+        found = mesh(image, face.box, face.landmarks)
+        extra["mesh"] = None if found is None else [[round(float(x), 1), round(float(y), 1)] for x, y in found.points]
     return {
         "box": list(face.box),
         "score": round(face.score, 4),
@@ -102,6 +124,7 @@ def _face_dict(face) -> dict:
         "quality": {"ok": q.ok, "reasons": q.reasons, "size": round(q.size, 1),
                     "sharpness": round(q.sharpness, 1), "brightness": round(q.brightness, 1)},
         "embedding": [round(float(v), 6) for v in face.embedding],
+        **extra,
     }
 
 

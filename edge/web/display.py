@@ -111,9 +111,13 @@ def status_rows(status: Status, viewer: Any = None) -> dict[str, str]:
         last_text = f"{last.kind} {last.user or ''}{score} at {when}".replace("  ", " ")
     if member:
         return {"camera": camera, "door": door, "fps": f"{status.fps:.1f}", "your_last_visit": last_text}
+    liveness = "OFF: photographs and screens are not refused" if status.liveness_mode == "off" \
+        else status.liveness_mode
+    if status.liveness_mode != "off" and status.liveness_state:
+        liveness += f"; face in view: {status.liveness_state} ({status.liveness_reason})"
     rows = {"camera": camera, "door": door, "pins": pins + (" (simulated)" if status.simulated_pins else ""),
             "fps": f"{status.fps:.1f}", "last_decision": last_text, "users": str(status.users),
-            "model": status.model}
+            "model": status.model, "liveness": liveness}
     if status.disk_free_mb is not None:
         rows["disk"] = f"{status.disk_free_mb:.0f} MiB free" + \
             (" - LOW: free some space before the database and access log cannot be saved" if status.disk_low else "")

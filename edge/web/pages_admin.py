@@ -17,7 +17,7 @@ from ..lognames import journal_name
 from ..store import StoreInputError
 from .context import GuardPlugin, current_web
 from .requests import form_value, redirect, uploaded_files
-from .display import events_csv, filter_events, format_similarity, format_time, mqtt_text
+from .display import events_csv, filter_events, format_similarity, format_time, mqtt_text, status_rows
 from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def settings_page(values=None, errors=None, status=200, weaker=None):
     shown.update(values or {})
     return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
                       model_threshold=web.engine.threshold if web.engine is not None else None,
-                      mqtt_state=mqtt_state(web), weaker=weaker or [])
+                      mqtt_state=mqtt_state(web), liveness=web.cfg.liveness, weaker=weaker or [])
 
 
 def mqtt_state(web) -> str:
@@ -178,7 +178,19 @@ def recognise_run():
             raise HTTPError(400, str(exc)) from None
     matches, threshold = recognise(web, image)
     return web.render("recognize.tpl", title="Test recognition", matches=matches, threshold=threshold,
-                      camera=web.controller is not None)
+                      camera=web.controller is not None, liveness=_liveness_note(web, form_value("camera") == "1"))
+
+
+def _liveness_note(web, from_camera: bool) -> str:
+    """What liveness says about the tested picture: the door's verdict for the face in view (camera), or why a
+    single photograph cannot be judged."""
+    mode = web.cfg.liveness.mode
+    if mode == "off":
+        return "Liveness check off: the door would also accept a photograph or a screen of this face."
+    if from_camera and web.controller is not None:
+        return f"Liveness ({status_rows(web.controller.status())['liveness']})."
+    return (f"Liveness ({mode}) is judged over a few seconds of video at the door: a single photograph is never "
+            "confirmed live, so this face would also have to blink, move or turn there.")
 
 
 # -- remote unlock --------------------------------------------------------------------------------------

@@ -28,6 +28,9 @@
     </li>
   % end
   </ul>
+  % if matches and get('liveness'):
+  <p class="help">{{liveness}}</p>
+  % end
 </section>
 % end
 <section class="card">

@@ -35,3 +35,13 @@
   <p class="help">Broker, topics and remote unlock are set in the [mqtt] section of the configuration file;
     <code>edge-face doctor</code> checks the broker and <code>edge-face mqtt test</code> publishes a test event.</p>
 </section>
+% if get('liveness'):
+<section class="card">
+  <h2>Liveness check</h2>
+  <p class="liveness-mode"><strong>{{liveness.mode}}</strong>, window {{'%g' % liveness.window_seconds}} s
+  (set in the configuration file, <code>[liveness] mode</code>; the service reloads it on SIGHUP).</p>
+  <p class="help">off: a photograph or a screen showing a resident opens the door. passive: the face must blink,
+  move its mouth or turn, and must not be framed by a phone or paper outline. strict: the person must also blink
+  twice when the LEDs flash (stops replayed video, except by rare chance). No single camera stops a good 3-D mask.</p>
+</section>
+% end

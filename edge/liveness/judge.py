@@ -1,0 +1,235 @@
+"""LivenessJudge: one per face track; frames in, a verdict out (live, spoof or undecided).
+
+Fusion rule, in two sentences: any deny cue (a screen or paper outline around the face, a large glare, a display
+moire) seen in enough frames of the track makes it "spoof" for the rest of the track. Otherwise the track is
+"live" once the mode's confirm cue has been seen over at least ``min_frames`` usable frames - passive: a blink,
+a moving mouth, or the nose's parallax in two head turns; strict: a blink that starts inside the challenge
+window - and "undecided" until then (undecided is never live).
+
+Bad input (no face, no landmarks, a face at the frame's edge, a single frame) gives "undecided" with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import blink as blink_cue
+from . import screen
+from .challenge import Challenge
+from .eyes import EyeModel
+from .mesh import FaceMesh
+from .motion import ParallaxTracker
+from .mouth import MOTION as MOUTH_MOTION, MouthMotion, mouth_opening
+
+log = logging.getLogger(__name__)
+
+MODES = ("off", "passive", "strict")
+LIVE, SPOOF, UNDECIDED = "live", "spoof", "undecided"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every number the fusion rule uses; the defaults were chosen on the training split of
+    ``scripts/bench_liveness.py`` (which prints the values it measures)."""
+
+    blink_dip: float = blink_cue.DIP
+    parallax: float = 0.07          # nose residual over eye distance that counts as depth
+    parallax_turns: int = 2         # how many turns must show it (passive)
+    mouth: float = MOUTH_MOTION     # range of the inner-lip gap over the nose length (passive)
+    min_frames: int = 5             # usable frames before "live" (the deny cues have looked at least twice)
+    outline: float = 1.0            # face framed on all four sides ...
+    outline_frames: int = 2         # ... in this many frames
+    glare: float = 0.12             # largest saturated blob, fraction of the face box ...
+    glare_frames: int = 2
+    moire: float = 0.97             # spectral peak score ...
+    moire_frames: int = 3
+    deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """``state``: live / spoof / undecided; ``cues``: each cue's value so far (for the access log);
+    ``reason``: one sentence; ``asking``: strict mode wants the door to signal "blink now"."""
+
+    state: str
+    cues: dict = field(default_factory=dict)
+    reason: str = ""
+    asking: bool = False
+
+    @property
+    def live(self) -> bool:
+        return self.state == LIVE
+
+
+class LivenessJudge:
+    """Judge one face track. ``mesh`` and ``eyes`` are the loaded models (shared by the judges of one thread);
+    ``rng`` chooses the challenge moments (a ``random.SystemRandom`` by default)."""
+
+    def __init__(self, *, mode: str = "passive", mesh: FaceMesh, eyes: EyeModel,
+                 thresholds: Thresholds = Thresholds(), rng: random.Random | None = None):
+        if mode not in ("passive", "strict"):
+            raise ValueError(f"liveness mode must be 'passive' or 'strict' for a judge, not {mode!r}")
+        self.mode = mode
+        self.t = thresholds
+        self._mesh, self._eyes = mesh, eyes
+        self._blinks = blink_cue.BlinkDetector(dip=thresholds.blink_dip)
+        self._parallax = ParallaxTracker()
+        self._mouth = MouthMotion()
+        self._challenge = Challenge(rng=rng) if mode == "strict" else None
+        self._frames = 0
+        self._usable = 0
+        self._blink_count = 0
+        self._parallax_hits = 0
+        self._parallax_max = 0.0
+        self._deny_counts = {"outline": 0, "glare": 0, "moire": 0}
+        self._deny_max = {"outline": 0.0, "glare": 0.0, "moire": 0.0}
+        self._state = UNDECIDED
+        self._reason = "not enough frames yet"
+        self._last_time: float | None = None
+
+    # -- the one public step -------------------------------------------------------------------------------
+
+    def observe(self, frame_bgr, face, now: float) -> Verdict:
+        """One frame of the track and the face found in it (anything with ``box`` (x, y, w, h) and ``landmarks``
+        (5, 2), e.g. a ``Face``; ``None`` when no face was found); ``now`` in seconds (monotonic)."""
+        self._frames += 1
+        if self._state == SPOOF:
+            return self._verdict(now)
+        problem = self._input_problem(frame_bgr, face)
+        if problem:
+            self._parallax.reset()
+            return self._verdict(now, problem)
+        if self._last_time is not None and now <= self._last_time:
+            return self._verdict(now, "frame time did not advance")
+        self._last_time = now
+        mesh = self._mesh(frame_bgr, face.box, face.landmarks)
+        if mesh is None:
+            self._parallax.reset()
+            return self._verdict(now, "no face landmarks in this frame")
+        self._usable += 1
+        if self._challenge is not None:
+            self._challenge.start(now)
+        self._deny(frame_bgr, face.box)
+        if self._state == SPOOF:
+            return self._verdict(now)
+        left, right = self._eyes(frame_bgr, mesh.points)
+        started = self._blinks.update(blink_cue.normalised_opening(left, right, mesh.points), now)
+        if started is not None:
+            self._blink_count += 1
+            if self._challenge is not None:
+                self._challenge.observe_blink(started)
+        self._mouth.update(mouth_opening(mesh.points))
+        measured = self._parallax.update(frame_bgr, mesh.points, mesh.eye_distance, now)
+        if measured is not None:
+            self._parallax_max = max(self._parallax_max, measured.residual)
+            if measured.residual >= self.t.parallax:
+                self._parallax_hits += 1
+        if self._challenge is not None:
+            self._challenge.update(now)
+        self._decide()
+        return self._verdict(now)
+
+    # -- parts ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _input_problem(frame_bgr, face) -> str:
+        if not isinstance(frame_bgr, np.ndarray) or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3 \
+                or frame_bgr.dtype != np.uint8 or min(frame_bgr.shape[:2]) < 32:
+            return "the frame is not a BGR image"
+        if face is None:
+            return "no face in this frame"
+        if getattr(face, "landmarks", None) is None or np.asarray(face.landmarks).shape != (5, 2):
+            return "no face landmarks in this frame"
+        x, y, w, h = (float(v) for v in face.box)
+        H, W = frame_bgr.shape[:2]
+        if w < 24 or h < 24:
+            return "the face is too small"
+        if x < 1 or y < 1 or x + w > W - 1 or y + h > H - 1:
+            return "the face is at the edge of the frame"
+        return ""
+
+    def _deny(self, frame_bgr, box) -> None:
+        if (self._usable - 1) % max(1, self.t.deny_every):
+            return
+        scores = {"outline": screen.outline_score(frame_bgr, box), "glare": screen.glare_score(frame_bgr, box),
+                  "moire": screen.moire_score(frame_bgr, box)}
+        limits = {"outline": (self.t.outline, self.t.outline_frames), "glare": (self.t.glare, self.t.glare_frames),
+                  "moire": (self.t.moire, self.t.moire_frames)}
+        for name, value in scores.items():
+            self._deny_max[name] = max(self._deny_max[name], value)
+            threshold, frames = limits[name]
+            if value >= threshold:
+                self._deny_counts[name] += 1
+                if self._deny_counts[name] >= frames:
+                    self._state = SPOOF
+                    self._reason = {"outline": "a screen or paper outline frames the face",
+                                    "glare": "a screen-like glare covers the face",
+                                    "moire": "the face shows a display's moire pattern"}[name]
+                    return
+
+    def _decide(self) -> None:
+        if self._state != UNDECIDED:
+            return
+        if self._usable < self.t.min_frames:
+            self._reason = "not enough frames yet"
+            return
+        if self._challenge is not None:
+            if self._challenge.done:
+                self._state, self._reason = LIVE, "blinked when asked"
+            elif self._challenge.exhausted:
+                self._reason = "did not blink when asked"
+            else:
+                self._reason = "waiting for a blink on request"
+            return
+        if self._blink_count:
+            self._state, self._reason = LIVE, "blinked"
+        elif self._mouth.range >= self.t.mouth:
+            self._state, self._reason = LIVE, "the mouth moved"
+        elif self._parallax_hits >= self.t.parallax_turns:
+            self._state, self._reason = LIVE, "the face showed depth when it turned"
+        else:
+            self._reason = "no blink, mouth movement or head turn seen yet"
+
+    def cues(self) -> dict[str, float]:
+        """Every cue's value so far (numbers only, for the access log)."""
+        out = {"frames": float(self._frames), "usable_frames": float(self._usable),
+               "blinks": float(self._blink_count), "blink_dip": round(float(self._blinks.lowest), 3),
+               "parallax_max": round(self._parallax_max, 4), "parallax_turns": float(self._parallax_hits),
+               "mouth_range": round(self._mouth.range, 3)}
+        for name, value in self._deny_max.items():
+            out[f"{name}_max"] = round(float(value), 3)
+        if self._challenge is not None:
+            out["challenge_passed"] = float(self._challenge.passed)
+            out["challenge_failed"] = float(self._challenge.failed)
+        return out
+
+    def _verdict(self, now: float, problem: str = "") -> Verdict:
+        asking = bool(self._challenge is not None and self._state == UNDECIDED and self._challenge.asking(now))
+        reason = self._reason if self._state != UNDECIDED or not problem else problem
+        return Verdict(state=self._state, cues=self.cues(), reason=reason, asking=asking)
+
+
+class LivenessModels:
+    """The face mesh and iris models loaded once (hash-checked), to build judges from."""
+
+    def __init__(self, *, models_dir: str | Path, num_threads: int = 2):
+        self.mesh = FaceMesh(models_dir=models_dir, num_threads=num_threads)
+        self.eyes = EyeModel(models_dir=models_dir, num_threads=num_threads)
+
+    def judge(self, mode: str, **kwargs) -> LivenessJudge:
+        return LivenessJudge(mode=mode, mesh=self.mesh, eyes=self.eyes, **kwargs)
+
+    def close(self) -> None:
+        self.mesh.close()
+        self.eyes.close()
+
+    def __enter__(self) -> "LivenessModels":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
