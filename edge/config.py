@@ -136,7 +136,6 @@ class DecisionConfig:
                               doc="Denials of one face before it is locked out.")
     lockout_seconds: float = _opt(60.0, min=0.0, max=86400.0, runtime=True, label="Lockout time (seconds)",
                                   doc="How long a lockout lasts.")
-    keep_unknown_photos: bool = _opt(False, doc="Keep encrypted crops of unknown faces.")
 
 
 @dataclass(frozen=True)
@@ -165,6 +164,9 @@ class StoreConfig:
                               doc="Warn (doctor, dashboard) when less than this many MiB are free.")
     log_pending_events: int = _opt(1000, min=0, max=100_000,
                                    doc="Events kept in memory while the disk is full (0: none).")
+    face_days: float = _opt(30.0, min=0.0, max=3650.0,
+                            doc="Keep the face thumbnail of each door decision this many days; 0 keeps none.")
+    face_max_mb: float = _opt(50.0, min=0.0, max=100000.0, doc="Disk budget for face thumbnails; oldest go first.")
 
 
 @dataclass(frozen=True)

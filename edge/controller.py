@@ -3,11 +3,13 @@ web tests use a double. ``controller=None`` in :func:`edge.web.create_app` means
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Hashable, Protocol
 
 import numpy as np
 
 from .config import Config
+from .health import HealthSeries
+from .liveview import Stream
 from .status import Status
 
 
@@ -19,7 +21,18 @@ class Controller(Protocol):
 
     def status(self) -> Status: ...
 
-    def snapshot_jpeg(self) -> bytes | None: ...
+    def snapshot_jpeg(self) -> bytes | None:
+        """The live view's latest picture (scaled, the face marked); None without a camera."""
+        ...
+
+    def live_stream(self, viewer: Hashable | None = None) -> Stream | None:
+        """The live view as MJPEG parts; None when the most viewers allowed are watching. A ``viewer`` (the
+        browser's session) that asks again ends its previous stream."""
+        ...
+
+    def health_series(self) -> HealthSeries:
+        """Door health over the last 24 hours."""
+        ...
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]: ...
 

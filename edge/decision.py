@@ -92,6 +92,7 @@ class Decision:
     votes: int = 0
     frames: int = 0
     reason: str = ""
+    attempt_seconds: float | None = None   # a grant: from the attempt's first frame to this one
 
     @property
     def opens(self) -> bool:
@@ -150,6 +151,7 @@ class Decider:
         self._cooldown_until = float("-inf")
         self._cooldown_user: str | None = None
         self._refused: list[_Refused] = []
+        self._forgiven: _Refused | None = None   # the record the last grant cleared (refused_after_vote)
 
     def update_policy(self, policy: Policy) -> None:
         """New settings take effect at once; votes gathered under the old ones are dropped."""
@@ -204,12 +206,13 @@ class Decider:
             user, votes = max(tally.items(), key=lambda kv: (len(kv[1]), max(v.score for v in kv[1])))
             if len(votes) >= p.frames_required:
                 frames = len(self._votes)
+                elapsed = now - self._attempt_start
                 self._reset_attempt()
                 self._cooldown_until = now + p.cooldown_seconds
                 self._cooldown_user = user
                 self._forgive(candidate.embedding)
                 return Decision("grant", user_id=user, score=max(v.score for v in votes), votes=len(votes),
-                                frames=frames)
+                                frames=frames, attempt_seconds=elapsed)
 
         if now - self._attempt_start >= p.window_seconds:  # this frame's vote is in: never an empty refusal
             return self._refuse(now)
@@ -263,11 +266,32 @@ class Decider:
             return record
         return None
 
+    def refused_after_vote(self, embedding: np.ndarray, now: float) -> bool:
+        """A grant vote that a later check refused (liveness: a photograph, a screen) counts as a refusal of that
+        face, so an attacker cannot retry forever: after ``lockout_after`` of them the face is locked out for
+        ``lockout_seconds``. Returns True when this refusal locked it out."""
+        p = self.policy
+        record = self._forgiven or self._similar_record(embedding)  # the vote's grant forgave it: take it back
+        self._forgiven = None
+        if record is None:
+            record = _Refused(embedding=np.asarray(embedding, np.float32), count=0, last=now)
+        if record not in self._refused:
+            self._refused.append(record)
+        record.count += 1
+        record.last = now
+        self._attempt_record = record
+        if record.count >= p.lockout_after:
+            record.locked_until = now + p.lockout_seconds
+            record.count = 0
+            return True
+        return False
+
     def _forgive(self, embedding: np.ndarray) -> None:
         """A grant clears the refusals counted against that face (a bad first look is not held against them)."""
         record = self._attempt_record or self._similar_record(embedding)
         if record is not None and record in self._refused:
             self._refused.remove(record)
+        self._forgiven = record
         self._attempt_record = None
 
     def _forget_old(self, now: float) -> None:

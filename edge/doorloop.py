@@ -11,8 +11,13 @@ Stages of :meth:`DoorLoop.process` (each a method, in this order):
 4. ``_check_grant``: for a grant that stands, every registered :data:`GrantCheck` in turn; the first that
    returns a reason turns the grant into a deny. Built in: the user must still be active (re-read from the
    store: a user disabled a moment ago must not get in); ``loop.add_grant_check(check)`` adds more;
-5. ``_act``: relay/LEDs, the access log (synchronous: the audit record) and an :class:`edge.events.Event`
-   for the listeners (asynchronous, never blocks).
+5. ``_act``: relay/LEDs, the decision's face thumbnail (:mod:`edge.eventfaces`, encrypted; after the relay),
+   the access log (synchronous: the audit record) and an :class:`edge.events.Event` for the listeners
+   (asynchronous, never blocks).
+
+After each frame with a face, :attr:`DoorLoop.last_sighting` says what the door made of it (box, best match,
+whether the frame votes, the liveness verdict); the live view (:mod:`edge.liveview`) draws it in the web thread,
+so watching costs the door nothing.
 
 It returns a typed :class:`FrameResult`. Gallery and policy changes are applied between frames
 (:meth:`request_reload` from any thread, applied in :meth:`process` / :meth:`idle`).
@@ -29,14 +34,15 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .config import Config
-from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces
+from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces, votes_for
 from .errors import EdgeError
+from .eventfaces import EventFaces
 from .events import EventHub
-from .liveness.stage import SPOOF_REFUSAL, WAIT, LivenessStage
+from .liveness.stage import NOT_LIVE, SPOOF_REFUSAL, WAIT, LivenessStage
+from .liveview import Sighting
 from .recognition.match import Ranker
 from .lognames import journal_name
 from .status import LastDecision
-from .unknown_faces import UnknownFaceArchive
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +60,7 @@ class FrameResult:
     user: str | None = None            # user name, never an id
     reason: str = ""
     unlocked_seconds: float = 0.0
-    photo: str | None = None           # file name in the unknown-face archive
+    photo: str | None = None           # name of the decision's face thumbnail (edge.eventfaces)
     liveness: str | None = None        # live / spoof / undecided (None: liveness off)
 
 
@@ -78,7 +84,7 @@ class DoorLoop:
 
     def __init__(self, cfg: Config, *, engine: Any, store: Any, access_log: Any, door: Any, events: EventHub,
                  clock: Callable[[], float], wall_clock: Callable[[], float],
-                 archive: UnknownFaceArchive | None = None,
+                 faces: EventFaces | None = None,
                  make_liveness: Callable[[Config], LivenessStage | None] | None = None):
         self.cfg = cfg
         self.engine = engine
@@ -88,7 +94,7 @@ class DoorLoop:
         self.events = events
         self.clock = clock
         self.wall_clock = wall_clock
-        self.archive = archive
+        self.faces = faces
         self.grant_checks: list[GrantCheck] = [self._user_is_active]
         self._reload = threading.Event()
         self._ranker: Ranker | None = None
@@ -97,6 +103,9 @@ class DoorLoop:
         self.decider = Decider(self.policy)
         self.last_decision: LastDecision | None = None
         self.last_candidate: Candidate | None = None
+        self.last_sighting: Sighting | None = None      # for the live view: drawn by the web thread
+        self._now = 0.0                                 # the frame being processed (door clock)
+        self._vote_at = 0.0                             # when the last grant vote came (a held grant unlocks later)
         self.processed_frames = 0
         self._processed: deque[float] = deque()
         self._make_liveness = make_liveness
@@ -173,9 +182,15 @@ class DoorLoop:
         candidate = self._candidate(frame)
         decision = self.decider.observe(candidate, now)
         self.last_candidate = candidate
+        self._now = now
+        if decision.kind == "grant":
+            self._vote_at = now
         if self.liveness is not None:
             verdict = self.liveness.observe(frame, candidate, now)
             self._signal(verdict, candidate)
+        if candidate is not None:
+            self.last_sighting = self._sighting(now, candidate)
+        if self.liveness is not None:
             if self._held is not None:
                 settled = self._settle_held(now)
                 if settled is not None:
@@ -275,39 +290,61 @@ class DoorLoop:
             self.door.signal_deny()
             log.warning("%s %s: %s", logged.upper(), journal_name(self.cfg, decision.user_id, name), refusal)
             self._remember(logged, name, decision.score, decision.user_id)
+            photo = self._thumbnail(candidate)
             self.record(logged, user=name, user_id=decision.user_id, similarity=decision.score, decision="deny",
-                        reason=refusal, **live)
-            return FrameResult(decision, candidate, "deny", name, refusal, liveness=state)
+                        reason=refusal, **_photo(photo), **live)
+            if self.liveness is not None and candidate is not None and (
+                    logged == "spoof" or refusal.startswith(NOT_LIVE)) and \
+                    self.decider.refused_after_vote(candidate.embedding, self.clock()):
+                log.warning("LOCKOUT: %d liveness refusals of this face", self.policy.lockout_after)
+                self.record("lockout", similarity=decision.score, decision="deny",
+                            reason=f"{self.policy.lockout_after} refusals in a row (liveness); locked out for "
+                                   f"{self.policy.lockout_seconds:g} s", seconds=self.policy.lockout_seconds)
+            return FrameResult(decision, candidate, "deny", name, refusal, photo=photo, liveness=state)
         if kind == "grant":
             who = journal_name(self.cfg, decision.user_id, name)
             seconds = self.door.unlock(reason=f"grant {who}")
             self._remember("grant", name, decision.score, decision.user_id)
             log.info("GRANT %s (similarity %.3f, %d of %d frames); unlocked for %.1f s", who, decision.score,
                      decision.votes, decision.frames, seconds)
+            photo = self._thumbnail(candidate)          # after the relay: the door does not wait for it
+            extra = _photo(photo)
+            if decision.attempt_seconds is not None:    # first frame to unlock, a liveness hold included
+                extra["attempt_seconds"] = round(decision.attempt_seconds + max(0.0, self._now - self._vote_at), 3)
             self.record("grant", user=name, user_id=decision.user_id, similarity=decision.score, decision="grant",
-                        votes=decision.votes, frames=decision.frames, **live)
-            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds, liveness=state)
+                        votes=decision.votes, frames=decision.frames, **extra, **live)
+            return FrameResult(decision, candidate, "grant", name, unlocked_seconds=seconds, photo=photo,
+                               liveness=state)
         self.door.signal_deny()
         self._remember(kind, name, decision.score, decision.user_id if kind == "deny" else None)
+        photo = self._thumbnail(candidate)
         if kind == "lockout":
             log.warning("LOCKOUT: %s", decision.reason)
             self.record("lockout", similarity=decision.score, decision="deny", reason=decision.reason,
-                        seconds=self.policy.lockout_seconds)
-            return FrameResult(decision, candidate, "lockout", None, decision.reason)
+                        seconds=self.policy.lockout_seconds, **_photo(photo))
+            return FrameResult(decision, candidate, "lockout", None, decision.reason, photo=photo)
         log.info("%s %s (best similarity %.3f): %s", kind.upper(),
                  journal_name(self.cfg, decision.user_id if kind == "deny" else None, name),
                  decision.score or -1, decision.reason)     # the reason names users by id only
-        photo = None
-        if kind == "unknown" and self.cfg.decision.keep_unknown_photos and self.archive is not None \
-                and candidate is not None:
-            photo = self.archive.keep(candidate.crop)
         user = name if kind == "deny" else None
         ids = {"user_id": decision.user_id} if kind == "deny" and decision.user_id else {}
         self.record(kind, user=user, similarity=decision.score, decision="deny", reason=decision.reason,
-                    **ids, **({"photo": photo} if photo else {}), **live)
+                    **ids, **_photo(photo), **live)
         return FrameResult(decision, candidate, kind, user, decision.reason, photo=photo, liveness=state)
 
     # ------------------------------------------------------------------ records
+    def _sighting(self, now: float, candidate: Candidate) -> Sighting:
+        """What the live view draws: the face, its best match, whether this frame votes, the liveness verdict."""
+        return Sighting(time=now, box=candidate.box, user_id=candidate.user_id, score=candidate.score,
+                        passes=votes_for(self.policy, candidate),
+                        liveness=self.liveness.verdict.state if self.liveness is not None else None)
+
+    def _thumbnail(self, candidate: Candidate | None) -> str | None:
+        """Keep the face this decision was made on (encrypted); its name for the access log."""
+        if self.faces is None or candidate is None:
+            return None
+        return self.faces.keep(candidate.crop)
+
     def _user_name(self, user_id: str | None) -> str | None:
         if user_id is None:
             return None
@@ -358,3 +395,6 @@ class DoorLoop:
             return 0.0
         return (len(seen) - 1) / max(seen[-1] - seen[0], 1e-6)
 
+
+def _photo(name: str | None) -> dict[str, Any]:
+    return {"photo": name} if name else {}

@@ -39,9 +39,8 @@ import signal
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
-import cv2
 import numpy as np
 
 from . import config as _config
@@ -52,10 +51,12 @@ from .diskspace import free_bytes
 from .door import Door, make_pin_factory
 from .doorloop import DoorLoop, FrameResult
 from .errors import EdgeError, SettingError
+from .eventfaces import EventFaces, encode_thumbnail
 from .events import EventHub
+from .health import FILE_NAME as HEALTH_FILE, HealthRecorder, HealthSeries
+from .liveview import LiveView, Stream
 from .sdnotify import Notifier
 from .status import CameraStatus, MqttStatus, PinStatus, Status
-from .unknown_faces import UnknownFaceArchive
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +103,16 @@ class DoorService:
             self.feed = CameraFeed(source, retry_initial=cfg.camera.retry_initial_seconds,
                                    retry_max=cfg.camera.retry_max_seconds, on_failure=self._camera_failed,
                                    on_recovered=self._camera_recovered)
-            archive = UnknownFaceArchive(cfg.state_dir / "unknown", store.keyring, clock=wall_clock)
+            faces = EventFaces.open(cfg, store.keyring, days=cfg.store.face_days,
+                                    max_bytes=int(cfg.store.face_max_mb * 1_000_000), clock=wall_clock)
             self._liveness_models: Any = None
             self.loop = DoorLoop(cfg, engine=engine, store=store, access_log=log_, door=self.door,
-                                 events=self.events, clock=clock, wall_clock=wall_clock, archive=archive,
+                                 events=self.events, clock=clock, wall_clock=wall_clock, faces=faces,
                                  make_liveness=self._make_liveness)
             self.mqtt = self._make_mqtt() if cfg.mqtt.enabled else None
+            self.health = HealthRecorder(path=cfg.state_dir / HEALTH_FILE, clock=wall_clock)
+            self.live = LiveView(self.feed.latest, lambda: self.loop.last_sighting, name_of=self._user_name,
+                                 clock=clock)
         except BaseException:
             self.door.close()
             raise
@@ -115,7 +120,7 @@ class DoorService:
     def _make_liveness(self, cfg: _config.Config):
         """The liveness stage for ``cfg.liveness`` (None when off); its models are loaded (hash-checked) once."""
         if cfg.liveness.mode == "off":
-            log.warning("liveness check off: a photograph or a screen showing a resident opens the door")
+            log.warning("liveness check off: a photograph or a screen of an enrolled person opens the door")
             return None
         from .liveness import LivenessModels
         from .liveness.stage import LivenessStage
@@ -225,7 +230,9 @@ class DoorService:
             if frame is None:
                 self.loop.idle()
                 continue
+            started = time.perf_counter()
             self.loop.process(frame)
+            self.health.frame(time.perf_counter() - started)
 
     def _recognition_thread(self) -> None:
         """Runs the loop; a crash releases the relay, is logged, and the loop restarts (or the daemon exits)."""
@@ -278,8 +285,10 @@ class DoorService:
         candidate = self.loop.last_candidate
         if candidate is None or candidate.crop is None:
             return None
-        ok, data = cv2.imencode(".jpg", candidate.crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return bytes(data) if ok else None
+        try:
+            return encode_thumbnail(candidate.crop)      # the same small JPEG the log keeps (encrypted)
+        except ValueError:
+            return None
 
     def _mqtt_health(self) -> None:
         if self.mqtt is not None:
@@ -343,17 +352,22 @@ class DoorService:
                 "liveness_reason": stage.verdict.reason}
 
     def snapshot_jpeg(self) -> bytes | None:
-        """The latest frame as JPEG, with the face being judged outlined; None without a camera."""
-        _seq, _t, frame = self.feed.latest(after=0, timeout=0)
-        if frame is None:
-            return None
-        frame = frame.copy()
-        candidate = self.loop.last_candidate
-        if candidate is not None:
-            x, y, w, h = candidate.box
-            cv2.rectangle(frame, (x, y), (x + w, y + h), (0, 200, 0), 2)
-        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        return bytes(data) if ok else None
+        """The latest frame as the live view draws it (scaled, the face and its match marked); None without
+        a camera."""
+        return self.live.snapshot()
+
+    def live_stream(self, viewer: Hashable | None = None) -> Stream | None:
+        """An MJPEG stream of the live view, or None when enough people are watching already; a ``viewer`` that
+        asks again ends its previous stream."""
+        return self.live.stream(viewer)
+
+    def health_series(self) -> HealthSeries:
+        """The door's health over the last 24 hours (fps, time per frame, camera restarts, relay, alarms)."""
+        return self.health.series()
+
+    def _user_name(self, user_id: str) -> str | None:
+        user = self.store.get_user(user_id)
+        return user.username if user is not None else None
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]:
         """Up to ``count`` frames within ``seconds`` (enrolment from the door camera): the current one at
@@ -384,6 +398,9 @@ class DoorService:
     def start(self) -> "DoorService":
         """Start the threads (capture, recognition, reload, web); returns at once."""
         threading.excepthook = self._thread_crashed
+        self.events.add_listener(self.health.on_event)
+        if self.loop.faces is not None:
+            self.loop.faces.prune()             # retention applies even to a door that sees nobody for days
         self.feed.start()
         for target, name in ((self._recognition_thread, "recognition"), (self._reload_worker, "reload")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -498,6 +515,7 @@ class DoorService:
         self._stop.set()
         self.door.close()
         self.notifier.stopping("stopping")
+        self.live.close()                    # ends the live view streams, so the web server can stop
         self.feed.stop()
         if self._web_server is not None:
             try:
@@ -514,6 +532,7 @@ class DoorService:
         self.events.close()
         if self.mqtt is not None:
             self.mqtt.close()        # after the listeners: the last events are queued; it says "offline"
+        self.health.save()
         self.notifier.close()
         if threading.excepthook == self._thread_crashed:
             threading.excepthook = threading.__excepthook__

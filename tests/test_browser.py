@@ -115,8 +115,7 @@ def test_admin_enrols_a_person_and_recognises_them(chromium, served, faces_dir):
         assert threshold == pytest.approx(expected, abs=1e-3) and similarity >= threshold
 
         page.click("nav >> text=Dashboard")
-        page.wait_for_load_state("load")                             # images included
-        assert page.locator("img.snapshot").evaluate("img => img.naturalWidth") > 0
+        page.wait_for_function("() => document.querySelector('img.live').naturalWidth > 0")   # the live view
         page.screenshot(path=str(ARTIFACTS / "dashboard-desktop.png"), full_page=True)
         phone = chromium.new_context(ignore_https_errors=True, viewport={"width": 390, "height": 844},
                                      device_scale_factor=2, is_mobile=True, has_touch=True)
@@ -125,9 +124,8 @@ def test_admin_enrols_a_person_and_recognises_them(chromium, served, faces_dir):
             phone_page = phone.new_page()
             phone_page.goto(base + "users")
             phone_page.screenshot(path=str(ARTIFACTS / "users-phone.png"), full_page=True)
-            phone_page.goto(base + "home")
-            phone_page.wait_for_load_state("load")
-            assert phone_page.locator("img.snapshot").evaluate("img => img.naturalWidth") > 0
+            phone_page.goto(base + "home", wait_until="domcontentloaded")
+            phone_page.wait_for_function("() => document.querySelector('img.live').naturalWidth > 0")
             width = phone_page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390                                   # nothing wider than the phone screen
             phone_page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)

@@ -116,6 +116,23 @@ def test_repeated_refusals_lock_that_face_out_but_not_others():
     assert d.observe(cand(score=0.3, face=STRANGER_FACE), 64.0).kind == "collecting"
 
 
+def test_grant_votes_refused_later_lock_the_face_out_after_lockout_after():
+    """Liveness refusing a photograph's grant votes: the attacker cannot retry forever."""
+    d = Decider(policy(lockout_after=3, lockout_seconds=60.0, cooldown_seconds=0.0))
+    t = 0.0
+    locked = []
+    for _ in range(3):
+        kinds = [x.kind for x in run(d, [cand()] * 3, start=t)]
+        assert kinds[-1] == "grant"                       # recognition alone would open
+        locked.append(d.refused_after_vote(ALICE_FACE, t + 0.2))
+        t += 3.0
+    assert locked == [False, False, True]
+    assert d.observe(cand(), t).kind == "locked_out"
+    d.observe(None, t + 2.5)                                                    # the face leaves
+    assert d.observe(cand(face=STRANGER_FACE, score=0.3), t + 3.0).kind == "collecting"  # other faces are judged
+    assert d.observe(cand(), t + 61.0).kind != "locked_out"
+
+
 def test_no_face_for_longer_than_the_window_starts_a_new_attempt():
     d = Decider(policy())
     run(d, [cand()] * 2)

@@ -131,3 +131,16 @@ def test_the_enrolled_person_live_on_video_gets_in(tmp_path, engine, liveness_di
     grant = next(e for e in log.events() if e["kind"] == "grant")
     assert grant["user"] == "katie" and grant["liveness"] == "live"
     assert grant["liveness_reason"] in ("blinked", "the mouth moved", "the face showed depth when it turned")
+
+
+def test_a_print_shown_again_and_again_is_locked_out(tmp_path, engine, nuaa_0006):
+    """Liveness refusals count like other refusals: the attacker cannot retry forever."""
+    enrol_from, prints = nuaa_0006
+    cfg, store, log = backend(tmp_path, engine, "resident", enrol_from)
+    cfg = cfg.replace("decision", cooldown_seconds=0.0, lockout_after=2, lockout_seconds=600.0)
+    store.update_settings(cooldown_seconds=0.0, lockout_after=2, lockout_seconds=600.0)
+    relay = run_door(cfg, store, log, engine, prints, tmp_path,
+                     until=lambda pin, lg: any(e["kind"] == "lockout" for e in lg.events()))
+    assert [s.state for s in relay.states] == [False]
+    lockout = next(e for e in log.events() if e["kind"] == "lockout")
+    assert "(liveness)" in lockout["reason"] and len(liveness_refusals(log)) >= 2

@@ -178,9 +178,10 @@ def test_anonymous_requests_are_sent_to_login(site):
     c = client(site.app, "192.0.2.70")
     uid = site.ids["carol"]
     for url in ("/home", "/users", f"/users/{uid}/enrol", "/log", "/log.csv", "/settings", "/recognize",
-                "/unlock", "/snapshot.jpg", f"/users/{uid}/delete"):
+                "/unlock", "/snapshot.jpg", "/live.mjpg", "/charts", "/faces/20250101/120000-000000.jpg",
+                f"/users/{uid}/delete"):
         assert c.get(url, status=303).location.endswith("/login"), url
-    for url in ("/settings", "/unlock", f"/users/{uid}/disable", "/logout", f"/users/{uid}/enrol"):
+    for url in ("/settings", "/unlock", f"/users/{uid}/disable", "/logout", f"/users/{uid}/enrol", "/faces/enrol"):
         assert c.post(url, {"x": "1"}, status=303).location.endswith("/login"), url
     assert c.get("/", status=303).location.endswith("/login")
 
@@ -246,7 +247,7 @@ def test_a_member_sees_only_themself(site):
 def test_a_pending_member_cannot_enrol_or_see_the_camera(site):
     bob = site.clients["bob"]
     assert "waiting for approval" in bob.get("/home").text
-    for url in (f"/users/{site.ids['bob']}/enrol", "/log", "/snapshot.jpg"):
+    for url in (f"/users/{site.ids['bob']}/enrol", "/log", "/snapshot.jpg", "/live.mjpg"):
         assert "waiting for approval" in bob.get(url, status=403).text
     post(bob, f"/users/{site.ids['bob']}/enrol", status=403)
 
@@ -467,13 +468,15 @@ def test_dashboard_shows_the_daemon_state_and_recent_decisions(with_daemon):
     log.append("deny", user=None, similarity=0.31, decision="deny", source="camera")
     log.append("exit_button")
     page = admin.get("/home")
-    assert "locked" in page.text and "running" in page.text and 'src="/snapshot.jpg"' in page.text
+    assert "locked" in page.text and "running" in page.text and 'src="/live.mjpg"' in page.text
     assert "0.912" in page.text and "0.310" in page.text and "exit_button" not in page.text
     assert "0.310" not in mia.get("/home").text                       # members: only their own events
     snap = mia.get("/snapshot.jpg")
     assert snap.content_type == "image/jpeg" and snap.body[:2] == b"\xff\xd8"
-    controller.frame = None
-    assert "no picture" in admin.get("/snapshot.jpg", status=503).text
+    controller.frame = None                                           # the camera stopped: a state, not an error
+    assert "The camera is stopped" in admin.get("/home").text and "/live.mjpg" not in admin.get("/home").text
+    still = admin.get("/snapshot.jpg")
+    assert still.content_type == "image/jpeg" and still.body[:2] == b"\xff\xd8"
 
 
 def test_remote_unlock_needs_confirmation_and_is_logged_with_the_admin(with_daemon):
@@ -508,7 +511,7 @@ def test_without_a_daemon_the_pages_say_so(site):
     assert "not running" in admin.get("/home").text
     assert "not running" in admin.get("/unlock").text
     post(admin, "/unlock", {"confirm": "yes"}, status=503, page="/unlock")
-    admin.get("/snapshot.jpg", status=503)
+    assert admin.get("/snapshot.jpg").content_type == "image/jpeg"    # a picture saying so, not a broken image
 
 
 def test_redirects_are_relative_whatever_host_the_client_claims(site):

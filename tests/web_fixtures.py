@@ -17,7 +17,9 @@ from webtest import TestApp
 
 from edge.accesslog import AccessLog
 from edge.config import Config
+from edge.health import HealthRecorder
 from edge.keys import init_keys
+from edge.liveview import LiveView
 from edge.status import CameraStatus, PinStatus, Status
 from edge.store import DB_FILE_NAME, Store
 
@@ -54,6 +56,17 @@ class ControllerDouble:
         self.reloads = 0
         self.captures: list[tuple[int, float]] = []
         self._lock = threading.Lock()
+        self._seq = 0
+        self.health = HealthRecorder()          # what the daemon's door loop and event hub would fill in
+        self.live = LiveView(self._latest, lambda: None, fps=5)
+
+    def _latest(self, *, after: int = 0, timeout: float | None = None):
+        """The camera: the same photograph as a new frame each time it is asked."""
+        if self.frame is None:
+            return after, 0.0, None
+        with self._lock:
+            self._seq += 1
+            return self._seq, 0.0, self.frame
 
     def status(self) -> Status:
         camera = CameraStatus(state="running" if self.frame is not None else "stopped", source="folder", fps=15.0)
@@ -62,10 +75,13 @@ class ControllerDouble:
                       users=0, model="double", uptime_seconds=1.0)
 
     def snapshot_jpeg(self) -> bytes | None:
-        if self.frame is None:
-            return None
-        ok, buf = cv2.imencode(".jpg", self.frame)
-        return buf.tobytes() if ok else None
+        return self.live.snapshot()
+
+    def live_stream(self, viewer=None):
+        return self.live.stream(viewer)
+
+    def health_series(self):
+        return self.health.series()
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]:
         self.captures.append((count, seconds))

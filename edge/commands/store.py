@@ -401,11 +401,12 @@ def cmd_log(args) -> int:
 # ------------------------------------------------------------------ keys
 
 def cmd_keys_rotate(args) -> int:
+    from ..eventfaces import EventFaces
     from ..keyrotation import rotate
 
     cfg, store, access_log = _open(args)
-    dropped = rotate(store, access_log)
+    dropped = rotate(store, access_log, EventFaces.open(cfg, store.keyring))
     _audit(access_log, "settings_changed", None, action="keys_rotated")
-    print(f"keys rotated: the database and the access log are encrypted with a new key; {dropped} old key(s) "
+    print(f"keys rotated: the database, the access log and the face thumbnails are encrypted with a new key; {dropped} old key(s) "
           "removed. Backups made before now need the old key: take a fresh `edge-face db backup`.")
     return 0

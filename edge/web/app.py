@@ -4,7 +4,8 @@ error pages.
 Every route declares who may use it (``access="public" | "user" | "active" | "admin"``); the guard plugin
 (:mod:`edge.web.context`) enforces it together with the CSRF check. Uploads are bounded before a byte of the body
 is read. Pages live in ``pages_account`` (sign-up, login, dashboard), ``pages_users`` (users, enrolment) and
-``pages_admin`` (log, settings, test recognition, remote unlock); this module only merges them. Imports go one
+``pages_admin`` (log, settings, test recognition, remote unlock) and ``pages_views`` (live view, faces of
+decisions, "enrol as", charts); this module only merges them. Imports go one
 way: app -> pages_* -> context/requests/display/faces.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import bottle
 from bottle import HTTPError, request
 
-from . import pages_account, pages_admin, pages_users
+from . import pages_account, pages_admin, pages_users, pages_views
 from .context import ENVIRON_KEY, GuardPlugin, Web, current_web
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
 ]
 _SECURITY_NAMES = {name.lower() for name, _ in SECURITY_HEADERS}
-AREAS = (pages_account.app, pages_users.app, pages_admin.app)
+AREAS = (pages_account.app, pages_users.app, pages_admin.app, pages_views.app)
 
 
 class AdminApp(bottle.Bottle):

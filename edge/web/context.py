@@ -16,6 +16,8 @@ import bottle
 from bottle import HTTPError, request, response
 
 from ..errors import EdgeError
+from ..eventfaces import EventFaces
+from ..eventindex import EventIndex
 from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .heavy import HeavyGate
@@ -58,6 +60,8 @@ class Web:
         prefix = "__Host-" if self.https else ""     # __Host- cookies need Secure, Path=/ and no Domain
         self.session_cookie = prefix + "edge_session"
         self.pre_cookie = prefix + "edge_pre"
+        self.index = EventIndex(log)                 # the log's columns: charts and paging without decrypting a year
+        self.faces = EventFaces.open(cfg, store.keyring)   # read here; the door keeps and prunes them
 
     @property
     def cfg(self):

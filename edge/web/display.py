@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 from typing import Any
 
 from ..accesslog import safe_cell, write_csv
+from ..eventfaces import KINDS as FACE_KINDS
+from ..liveview import camera_available
 from ..status import MqttStatus, Status
 
-RESULT_KINDS = ("grant", "deny", "unknown")
+logger = logging.getLogger(__name__)
+
+DECISIONS = FACE_KINDS           # the door's decisions: the events with a face thumbnail
 
 
 def event_time(value) -> dt.datetime | None:
@@ -48,33 +53,6 @@ def recent_events(log, *, kinds=None, user=None, limit=10, owner=None) -> list[d
         out.append(event)
         if len(out) == limit:
             break
-    return out
-
-
-def filter_events(log, *, user: str = "", result: str = "", date_from: dt.date | None = None,
-                  date_to: dt.date | None = None, owner: Any = None) -> list[dict]:
-    """All matching events, newest first. ``result`` is an event kind (grant, deny, ...); ``owner``: only the
-    events of that User (:func:`is_own`), what a member may see."""
-    since = None
-    if date_from is not None:
-        since = dt.datetime.combine(date_from, dt.time.min).astimezone()
-    out = []
-    for event in log.events(since=since, user=user or None):
-        if user and event.get("user") != user:
-            continue
-        if owner is not None and not is_own(event, owner):
-            continue
-        if result and event.get("kind") != result:
-            continue
-        if date_from or date_to:
-            when = event_time(event.get("time"))
-            if when is None:
-                continue
-            day = when.date()
-            if (date_from and day < date_from) or (date_to and day > date_to):
-                continue
-        out.append(event)
-    out.reverse()
     return out
 
 
@@ -149,3 +127,18 @@ def mqtt_text(mqtt: MqttStatus | None) -> str:
     retry = f", retrying in {mqtt.retry_in:g} s" if mqtt.retry_in is not None else ""
     error = f": {mqtt.last_error}" if mqtt.last_error else ""
     return f"{mqtt.state} from {mqtt.broker}{retry}{error}{waiting}{dropped}"
+
+
+def camera_state(web) -> tuple[bool, str]:
+    """(whether a live picture can come, and if not, why in a few words) for the dashboard and the live view.
+    A missing camera or daemon is a state: nothing here logs an error."""
+    if web.controller is None:
+        return False, "The door service is not running"
+    try:
+        camera = web.controller.status().camera
+    except Exception:
+        logger.warning("web: the door service did not report its camera")
+        return False, "The door service did not answer"
+    if camera_available(camera.state):
+        return True, ""
+    return False, "No camera" if camera.state == "none" else f"The camera is {camera.state}"

@@ -1,4 +1,4 @@
-"""Signing up, logging in and out, the dashboard and the camera snapshot."""
+"""Signing up, logging in and out, and the dashboard (live view, door health, latest decisions)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import math
 import re
 
 import bottle
-from bottle import HTTPError, HTTPResponse, response
+from bottle import HTTPError, response
 
 from ..errors import EdgeError
 from ..lognames import journal_name
 from ..store import BCRYPT_MAX_BYTES, PASSWORD_MIN_CHARS, StoreInputError
 from .context import GuardPlugin, current_web
 from .requests import form_value, redirect, sentence
-from .display import format_time, recent_events, status_rows
+from .charts import health_cards
+from .display import DECISIONS, camera_state, format_time, recent_events, status_rows
 
 logger = logging.getLogger(__name__)
 
@@ -221,18 +222,12 @@ def home():
             logger.exception("web: controller.status() failed")
             status = {"error": "the service did not answer"}
     owner = None if web.is_admin() else me
-    events = recent_events(web.log, kinds=("grant", "deny", "unknown"), owner=owner, limit=10)
-    return web.render("home.tpl", title="Dashboard", status=status, events=events, format_time=format_time)
-
-
-@app.get("/snapshot.jpg", access="active")
-def snapshot():
-    web = current_web()
-    if web.controller is None:
-        raise HTTPError(503, "The door service is not running, so there is no camera picture.")
-    data = web.controller.snapshot_jpeg()
-    if not data:
-        raise HTTPError(503, "The camera has no picture right now.")
-    return HTTPResponse(body=data, status=200, headers={"Content-Type": "image/jpeg"})
+    events = recent_events(web.log, kinds=DECISIONS, owner=owner, limit=10)
+    live, no_live = camera_state(web)
+    health = None
+    if web.is_admin() and web.controller is not None:
+        health = health_cards(web.controller.health_series())
+    return web.render("home.tpl", title="Dashboard", status=status, events=events, format_time=format_time,
+                      live=live, no_live=no_live, health=health)
 
 

@@ -1,4 +1,4 @@
-"""Access log (paged, filtered, CSV), settings, test recognition and remote unlock."""
+"""Access log (paged and filtered through the log index, faces, CSV), settings, test recognition and remote unlock."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ..lognames import journal_name
 from ..store import StoreInputError
 from .context import GuardPlugin, current_web
 from .requests import form_value, redirect, uploaded_files
-from .display import events_csv, filter_events, format_similarity, format_time, mqtt_text, status_rows
+from .display import events_csv, format_similarity, format_time, mqtt_text, status_rows
 from .faces import decode_upload, recognise
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,13 @@ app.install(GuardPlugin())
 
 
 # -- access log -----------------------------------------------------------------------------------------
+def _midnight(day: dt.date) -> float:
+    return dt.datetime.combine(day, dt.time.min).astimezone().timestamp()
+
+
 def log_query():
+    """The matching events as positions in the access log index (newest first), and the filters shown.
+    Only the lines a page shows are decrypted (:class:`edge.eventindex.EventIndex`)."""
     web = current_web()
     q = request.query
     user = q.getunicode("user", "") or ""
@@ -52,37 +58,44 @@ def log_query():
         raise HTTPError(400, "result: choose one of the listed kinds.")
     date_from = _date(q.getunicode("from", "") or "", "from")
     date_to = _date(q.getunicode("to", "") or "", "to")
-    events = filter_events(web.log, user=user, result=result, date_from=date_from, date_to=date_to, owner=owner)
+    events = web.index.refresh()
+    positions = events.select(kinds=(result,) if result else None, user=user or None, owner=owner,
+                              since=_midnight(date_from) if date_from else None,
+                              until=_midnight(date_to + dt.timedelta(days=1)) if date_to else None)[::-1]
     filters = {"user": user, "result": result, "from": q.getunicode("from", "") or "",
                "to": q.getunicode("to", "") or ""}
-    return events, filters
+    return events, positions, filters
 
 
 @app.get("/log", access="active")
 def access_log():
     web = current_web()
     store = web.store
-    events, filters = log_query()
+    events, positions, filters = log_query()
     try:
         page = max(1, int(request.query.get("page", "1")))
     except ValueError:
         page = 1
-    pages = max(1, math.ceil(len(events) / PAGE_SIZE))
+    pages = max(1, math.ceil(len(positions) / PAGE_SIZE))
     page = min(page, pages)
-    shown = events[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    shown = web.index.read_events(events, positions[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
     query = urlencode({k: v for k, v in filters.items() if v})
+    admin = web.is_admin()
+    people = [(u.id, u.username) for u in store.users() if u.status == "active"] if admin else []
     return web.render("log.tpl", title="Access log", events=shown, filters=filters, page=page, pages=pages,
-                      total=len(events), query=query, kinds=EVENT_KINDS,
+                      total=len(positions), query=query, kinds=EVENT_KINDS, faces=admin, people=people,
+                      back=request.fullpath + ("?" + request.query_string if request.query_string else ""),
                       format_time=format_time, format_similarity=format_similarity,
-                      users=[u.username for u in store.users()] if web.is_admin() else [])
+                      users=[u.username for u in store.users()] if admin else [])
 
 
 @app.get("/log.csv", access="active")
 def access_log_csv():
-    events, _ = log_query()
+    web = current_web()
+    events, positions, _ = log_query()
     response.content_type = "text/csv; charset=utf-8"
     response.set_header("Content-Disposition", 'attachment; filename="access-log.csv"')
-    return events_csv(events)
+    return events_csv(web.index.read_events(events, positions))
 
 
 # -- settings -------------------------------------------------------------------------------------------

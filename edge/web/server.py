@@ -44,7 +44,9 @@ def _cheroot_log(msg: str = "", level: int = logging.INFO, traceback: bool = Fal
 
 
 HEADER_SECONDS = 10.0         # handshake + request line + headers; a real browser needs well under a second
-PER_ADDRESS = 6               # open connections per client address (browsers open up to six per site)
+PER_ADDRESS = 8               # open connections per client address: the six a browser opens per site, plus two
+                              # it has closed that the server has not seen close yet (a live view stream that
+                              # was left ends at its next frame's write)
 MAX_CONNECTIONS = 200         # open connections in all: far below the process's file limit
 WEB_NICE = 10                 # how much nicer than the door the page's worker threads are
 RENEW_CHECK_SECONDS = 12 * 3600   # how often the running page checks that its certificate is not about to expire

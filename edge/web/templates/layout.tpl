@@ -5,6 +5,7 @@
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{title}} · edge-face</title>
 <link rel="stylesheet" href="/static/style.css">
+<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
 </head>
 <body>
 <header class="top">
@@ -18,6 +19,7 @@
     <a href="/log">Log</a>
     % end
     % if web.is_admin():
+    <a href="/charts">Charts</a>
     <a href="/recognize">Test</a>
     <a href="/settings">Settings</a>
     <a href="/unlock">Unlock</a>

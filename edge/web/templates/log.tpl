@@ -19,13 +19,40 @@
 </form>
 <p class="muted">{{total}} event{{'' if total == 1 else 's'}}, page {{page}} of {{pages}}.</p>
 <div class="table-wrap">
-<table class="log">
-  <thead><tr><th>Time</th><th>Event</th><th>User</th><th>Similarity</th><th>Source</th></tr></thead>
+<table class="log{{' with-faces' if faces else ''}}">
+  <thead><tr>
+    % if faces:
+    <th>Face</th>
+    % end
+    <th>Time</th><th>Event</th><th>User</th><th>Similarity</th><th class="source">Source</th>
+  </tr></thead>
   <tbody>
   % for e in events:
-  <tr class="{{e.get('kind')}}"><td>{{format_time(e.get('time'))}}</td><td>{{e.get('kind')}}</td>
+  <tr class="{{e.get('kind')}}">
+      % if faces:
+      <td class="face">
+        % if e.get('photo') and e.get('kind') != 'enrol':
+        <img class="thumb" src="/faces/{{e['photo']}}.jpg" alt="Face at the door" width="56" height="56" loading="lazy">
+          % if e.get('kind') in ('unknown', 'lockout') and people:
+        <form method="post" action="/faces/enrol" class="enrol-as">
+          <input type="hidden" name="csrf_token" value="{{csrf_token}}">
+          <input type="hidden" name="photo" value="{{e['photo']}}">
+          <input type="hidden" name="back" value="{{back}}">
+          <select name="user" aria-label="Enrol this face as">
+            % for uid, name in people:
+            <option value="{{uid}}">{{name}}</option>
+            % end
+          </select>
+          <button type="submit" class="small">Enrol as</button>
+        </form>
+          % end
+        % end
+      </td>
+      % end
+      <td>{{format_time(e.get('time'))}}</td><td class="result">{{e.get('kind')}}</td>
       <td>{{e.get('user') or ''}}</td><td>{{format_similarity(e.get('similarity'))}}</td>
-      <td>{{e.get('source') or ''}}</td></tr>
+      <td class="source">{{e.get('source') or ''}}</td>
+  </tr>
   % end
   </tbody>
 </table>
