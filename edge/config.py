@@ -427,6 +427,20 @@ def check_runtime(values: Mapping[str, Any], *, max_unlock_seconds: float | None
                            f"({values['unlock_seconds']} > {max_unlock_seconds})")
 
 
+def weakenings(values: Mapping[str, Any], *, model_threshold: float | None) -> list[str]:
+    """Why these run-time settings make the door easier to open than it was measured to be (empty: they do not).
+    The settings page asks for an explicit confirmation of these and logs them as such."""
+    reasons = []
+    threshold = values.get("threshold")
+    if threshold is not None and model_threshold is not None and threshold < model_threshold:
+        reasons.append(f"the match threshold {threshold:g} is below the {model_threshold:.3f} this model was "
+                       f"calibrated for: look-alikes and strangers get in more easily")
+    if values.get("frames_required") == 1:
+        reasons.append("one matching frame is enough to open the door: a single lucky frame (or a photograph "
+                       "held up for a moment) opens it")
+    return reasons
+
+
 # Keys people are likely to try, and what to do instead.
 UNKNOWN_KEY_HINTS = {"mqtt.password": "the broker password does not belong in the configuration; put it in a file "
                                       "readable only by the service and set mqtt.password_file"}

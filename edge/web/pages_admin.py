@@ -11,7 +11,7 @@ import bottle
 from bottle import HTTPError, request, response
 
 from ..accesslog import EVENT_KINDS
-from ..config import RUNTIME_SETTINGS
+from ..config import RUNTIME_SETTINGS, weakenings
 from ..errors import ImageError, SettingError
 from ..lognames import journal_name
 from ..store import StoreInputError
@@ -99,7 +99,7 @@ def access_log_csv():
 
 
 # -- settings -------------------------------------------------------------------------------------------
-def settings_page(values=None, errors=None, status=200):
+def settings_page(values=None, errors=None, status=200, weaker=None):
     web = current_web()
     store = web.store
     response.status = status
@@ -108,7 +108,7 @@ def settings_page(values=None, errors=None, status=200):
     shown.update(values or {})
     return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
                       model_threshold=web.engine.threshold if web.engine is not None else None,
-                      mqtt_state=mqtt_state(web), liveness=web.cfg.liveness)
+                      mqtt_state=mqtt_state(web), liveness=web.cfg.liveness, weaker=weaker or [])
 
 
 def mqtt_state(web) -> str:
@@ -134,6 +134,14 @@ def save_settings():
             values[row.name] = row.parse(raw[row.name], key=row.name)
         except SettingError as exc:
             errors[row.name] = exc.problem if exc.problem.startswith("Enter") else str(exc)
+    weaker: list[str] = []
+    if not errors:
+        model_threshold = web.engine.threshold if web.engine is not None else None
+        weaker = weakenings(values, model_threshold=model_threshold)
+        already = weakenings(store.settings, model_threshold=model_threshold)
+        if [w for w in weaker if w not in already] and form_value("confirm_weaker") != "yes":
+            return settings_page(raw, {"form": "These settings make the door easier to open. Read why below and "
+                                               "confirm, or change them."}, 400, weaker=weaker)
     if not errors:
         before = dict(store.settings)
         try:
@@ -143,8 +151,12 @@ def save_settings():
         else:
             changed = {k: v for k, v in values.items() if before.get(k) != v}
             if changed:
-                web.audit("settings_changed", user=web.user.username, admin=web.user.username,
-                          **changed)
+                extra = {"weakened": weaker} if weaker else {}
+                web.audit("settings_changed", user=web.user.username, user_id=web.user.id,
+                          admin=web.user.username, **changed, **extra)
+                if weaker:
+                    logger.warning("settings: %s confirmed settings that weaken the door: %s",
+                                   journal_name(web.cfg, web.user.id, web.user.username), "; ".join(weaker))
                 web.after_change()
             web.flash("Settings saved." if changed else "Nothing changed.")
             redirect("/settings", 303)

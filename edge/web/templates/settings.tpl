@@ -15,6 +15,18 @@
   % end
   <span class="help">{{row.help}}{{' (model default %.3f)' % model_threshold if key == 'threshold' and model_threshold is not None else ''}}</span>
   % end
+  % if weaker:
+  <div class="error">
+    <p>These settings make the door easier to open:</p>
+    <ul>
+    % for reason in weaker:
+      <li>{{reason}}</li>
+    % end
+    </ul>
+    <label><input type="checkbox" name="confirm_weaker" value="yes"> I understand; save them anyway (this is
+      recorded in the access log)</label>
+  </div>
+  % end
   <button type="submit">Save settings</button>
 </form>
 <section class="card" id="mqtt">
