@@ -1,0 +1,188 @@
+"""Embeddings of the shared photographs and clips for the door benchmarks, computed once and cached on disk.
+
+Every photograph is seen as a camera would see it on successive frames (small shifts, scale, light, blur,
+noise, mirror: :func:`variants`); for each variant the door's face (the largest) is embedded with the real
+engine, and its detector score, size, sharpness and brightness are kept so that the benchmark can weight frames
+as the door does. Video clips are embedded frame by frame. The cache lives outside the repository
+(``~/.cache/edge-face/bench``), keyed by the model and by the source of the files that change embeddings, so a
+re-run takes seconds and a change of alignment re-embeds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+FACES = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO.parent / "shared" / "faces"))
+LIVENESS = Path(os.environ.get("EDGE_FACE_LIVENESS_DIR", REPO.parent / "shared" / "liveness"))
+CACHE = Path(os.environ.get("EDGE_FACE_CACHE") or "~/.cache/edge-face").expanduser() / "bench"
+
+# The files whose source changes what an embedding is; decision code is deliberately not among them.
+PIPELINE_FILES = ("align.py", "detect.py", "embed.py", "engine.py", "images.py", "quality.py", "models.py")
+# quality columns: detector score, face size (shorter box side, px), sharpness, brightness
+QUALITY_COLUMNS = ("score", "size", "sharpness", "brightness")
+
+
+@dataclass
+class Shots:
+    """What the door saw of one photograph or clip: one row per frame in which a face was found."""
+
+    embeddings: np.ndarray      # (F, 128) float32, L2-normalised
+    quality: np.ndarray         # (F, 4) score, size, sharpness, brightness
+    boxes: np.ndarray           # (F, 4) x, y, w, h
+    frames: np.ndarray          # (F,) index of the variant / video frame
+    largest_is_central: bool = True   # photographs: the labelled (central) face is the one the door takes
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+
+def pipeline_hash() -> str:
+    src = REPO / "edge" / "recognition"
+    return hashlib.sha256(b"".join((src / f).read_bytes() for f in PIPELINE_FILES)).hexdigest()[:12]
+
+
+def variants(img: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The photograph as a camera would see it on successive frames: small shifts, scale, light, blur, noise."""
+    out = [img]
+    h, w = img.shape[:2]
+    for i in range(count - 1):
+        scale = rng.uniform(0.9, 1.1)
+        angle = rng.uniform(-6, 6)
+        m = cv2.getRotationMatrix2D((w / 2 + rng.uniform(-6, 6), h / 2 + rng.uniform(-6, 6)), angle, scale)
+        v = cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+        v = cv2.convertScaleAbs(v, alpha=rng.uniform(0.75, 1.25), beta=rng.uniform(-20, 20))
+        if i % 2:
+            v = cv2.GaussianBlur(v, (0, 0), rng.uniform(0.6, 1.4))
+        v = np.clip(v.astype(np.int16) + rng.normal(0, 4, v.shape).astype(np.int16), 0, 255).astype(np.uint8)
+        if i % 3 == 2:
+            v = cv2.flip(v, 1)
+        out.append(v)
+    return out
+
+
+def list_people() -> dict[str, list[Path]]:
+    """``lfw/<name>`` and ``deepface/<id>`` -> their photographs."""
+    people: dict[str, list[Path]] = {}
+    for d in sorted((FACES / "lfw_view1").iterdir()):
+        if d.is_dir():
+            people[f"lfw/{d.name}"] = sorted(d.glob("*.jpg"))
+    for d in sorted((FACES / "deepface_unit").iterdir()):
+        if d.is_dir() and d.name.startswith("id"):
+            people[f"deepface/{d.name}"] = sorted(
+                p for p in d.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return people
+
+
+def _central(faces, shape) -> int:
+    """Index of the face LFW labels: the one nearest the middle of the picture."""
+    h, w = shape[:2]
+
+    def cost(f):
+        x, y, bw, bh = f.box
+        return math.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2) - 0.5 * min(bw, bh)
+    return min(range(len(faces)), key=lambda i: cost(faces[i]))
+
+
+def _shots(rows: list, frames: list, central: bool = True) -> Shots:
+    if not rows:
+        return Shots(np.zeros((0, 128), np.float32), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32),
+                     np.zeros(0, np.int32), central)
+    return Shots(np.stack([r.embedding for r in rows]).astype(np.float32),
+                 np.array([(r.score, r.size, r.quality.sharpness, r.quality.brightness) for r in rows], np.float32),
+                 np.array([r.box for r in rows], np.float32), np.array(frames, np.int32), central)
+
+
+def _load(path: Path) -> dict[str, Shots]:
+    out: dict[str, Shots] = {}
+    if not path.is_file():
+        return out
+    data = np.load(path, allow_pickle=False)
+    for key in data.files:
+        if key.endswith("|e"):
+            k = key[:-2]
+            out[k] = Shots(data[k + "|e"], data[k + "|q"], data[k + "|b"], data[k + "|f"], bool(data[k + "|c"]))
+    return out
+
+
+def _save(path: Path, shots: dict[str, Shots]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for k, s in shots.items():
+        arrays.update({k + "|e": s.embeddings, k + "|q": s.quality, k + "|b": s.boxes, k + "|f": s.frames,
+                       k + "|c": np.array(s.largest_is_central)})
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def photo_shots(engine, paths: list[Path], n_variants: int) -> dict[str, Shots]:
+    """relative path -> :class:`Shots` of its variants (variant 0 is the photograph itself); cached."""
+    from edge.recognition import load_image
+
+    cache = CACHE / f"photos_{engine.model_id.replace(':', '_')}_{pipeline_hash()}_{n_variants}.npz"
+    known = _load(cache)
+    todo = [p for p in paths if str(p.relative_to(FACES)) not in known]
+    rng = np.random.default_rng(7)
+    start = time.monotonic()
+    for i, p in enumerate(todo):
+        key = str(p.relative_to(FACES))
+        try:
+            img = load_image(p)
+        except Exception:
+            known[key] = _shots([], [])
+            continue
+        rows, frames, central = [], [], True
+        for j, v in enumerate(variants(img, n_variants, rng)):
+            faces = engine.faces(v)
+            if not faces:
+                continue
+            if j == 0 and len(faces) > 1 and _central(faces, v.shape) != 0:
+                central = False
+            rows.append(faces[0])
+            frames.append(j)
+        known[key] = _shots(rows, frames, central)
+        if (i + 1) % 500 == 0:
+            rate = (i + 1) / (time.monotonic() - start)
+            print(f"  embedded {i + 1}/{len(todo)} photographs ({rate:.1f}/s)", file=sys.stderr)
+            _save(cache, known)
+    if todo:
+        _save(cache, known)
+    return known
+
+
+def clip_shots(engine, clip: Path, *, every: int = 1, detect_max_side: int = 640) -> tuple[Shots, float]:
+    """Shots of every ``every``-th frame of a video clip (the door's nearest face) and the clip's frame rate."""
+    cache = CACHE / f"clip_{clip.stem}_{engine.model_id.replace(':', '_')}_{pipeline_hash()}_{every}.npz"
+    cap = cv2.VideoCapture(str(clip))
+    fps = float(cap.get(cv2.CAP_PROP_FPS) or 25.0)
+    known = _load(cache)
+    if "clip" in known:
+        cap.release()
+        return known["clip"], fps
+    rows, frames, index = [], [], 0
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            if index % every == 0:
+                faces = engine.faces(frame, limit=1, detect_max_side=detect_max_side)
+                if faces:
+                    rows.append(faces[0])
+                    frames.append(index)
+            index += 1
+    finally:
+        cap.release()
+    shots = _shots(rows, frames)
+    _save(cache, {"clip": shots})
+    return shots, fps
