@@ -136,3 +136,36 @@ def test_options_are_checked():
         TrackOptions(best_frames=0)
     with pytest.raises(ValueError):
         TrackOptions(keep_frames=3, best_frames=4)
+
+
+# --- choosing diverse enrolment frames (edge.recognition.diversity) ---------------------------------------------
+
+def test_near_duplicate_frames_are_dropped_and_diverse_ones_chosen(lfw):
+    from edge.recognition.diversity import drop_near_duplicates, farthest_points
+
+    faces = lfw["Jennifer_Lopez"][:5]
+    base = np.stack([f.embedding for f in faces])
+    # Each photograph seen three times, nearly unchanged (a camera's consecutive frames).
+    rng = np.random.default_rng(3)
+    noisy = base[:, None, :] + 0.01 * rng.normal(size=(5, 3, 128))
+    frames = (noisy / np.linalg.norm(noisy, axis=-1, keepdims=True)).reshape(15, 128).astype(np.float32)
+    weights = np.tile([0.9, 0.8, 0.7], 5) * np.repeat([1.0, 0.9, 0.8, 0.7, 0.6], 3)
+    kept = drop_near_duplicates(frames, weights)
+    assert sorted(i // 3 for i in kept) == [0, 1, 2, 3, 4]          # one frame per look
+    chosen = farthest_points(frames, weights, 3)
+    assert chosen[0] == 0                                           # the best frame first
+    assert len({i // 3 for i in chosen}) == 3                       # three different looks
+    # farthest-point: the chosen set is at least as spread as the three best looks
+    spread = lambda idx: max(float(frames[a] @ frames[b]) for a in idx for b in idx if a != b)
+    assert spread(chosen) <= spread([0, 3, 6]) + 1e-6
+
+
+def test_a_template_like_another_enrolled_person_is_reported(lfw):
+    from edge.recognition.diversity import lookalikes
+
+    names = ["Hans_Blix", "John_Bolton"]
+    rank = Ranker([n for n in names for _ in range(3)],
+                  np.concatenate([np.stack([f.embedding for f in lfw[n][:3]]) for n in names]))
+    new = lfw["Hans_Blix"][5].embedding
+    assert lookalikes(new, rank, own_user="newcomer", threshold=0.6)[0][0] == "Hans_Blix"
+    assert lookalikes(new, rank, own_user="Hans_Blix", threshold=0.6) == []

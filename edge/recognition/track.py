@@ -191,3 +191,11 @@ def match_track(track: Track, rank: Callable[..., list]) -> TrackMatch:
     runner_up = float(ranked[1][1]) if len(ranked) > 1 else -1.0
     agreeing = sum(1 for label in track.labels() if label is not None and label == user)
     return TrackMatch(user_id=user, score=score, runner_up=runner_up, frames=len(track), agreeing=agreeing)
+
+
+def track_passes(m: TrackMatch, *, threshold: float, margin: float = 0.0, min_frames: int = 1,
+                 agree: int = 0) -> bool:
+    """The door's rule for a track: its embedding reaches the threshold for one person, leads the runner-up by
+    ``margin``, the track has ``min_frames`` frames, and ``agree`` of them ranked that person on their own."""
+    return (m.user_id is not None and m.score >= threshold and m.margin >= margin and m.frames >= min_frames
+            and m.agreeing >= agree)
