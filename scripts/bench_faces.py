@@ -125,13 +125,14 @@ def _save(path: Path, shots: dict[str, Shots]) -> None:
     os.replace(tmp, path)
 
 
-def photo_shots(engine, paths: list[Path], n_variants: int) -> dict[str, Shots]:
-    """relative path -> :class:`Shots` of its variants (variant 0 is the photograph itself); cached."""
+def photo_shots(engine, paths: list[Path], n_variants: int, *, cached_only: bool = False) -> dict[str, Shots]:
+    """relative path -> :class:`Shots` of its variants (variant 0 is the photograph itself); cached.
+    ``cached_only``: return what the cache holds (a quick look while a first run is still embedding)."""
     from edge.recognition import load_image
 
     cache = CACHE / f"photos_{engine.model_id.replace(':', '_')}_{pipeline_hash()}_{n_variants}.npz"
     known = _load(cache)
-    todo = [p for p in paths if str(p.relative_to(FACES)) not in known]
+    todo = [] if cached_only else [p for p in paths if str(p.relative_to(FACES)) not in known]
     rng = np.random.default_rng(7)
     start = time.monotonic()
     for i, p in enumerate(todo):
