@@ -568,9 +568,139 @@ def build(models_dir: Path = DEFAULT_MODELS_DIR, *, force: bool = False, calibra
         # models/ holds exactly what the manifest lists; a full-int8 file from an earlier build would be stale.
         (models_dir / full_name).unlink(missing_ok=True)
     manifest = make_manifest(template, hashes, record, full_int8=full_record)
+    manifest = add_security(manifest)
     _write_json_atomic(models_dir / MANIFEST_NAME, manifest)
     log.info("wrote %s (%s)", models_dir / MANIFEST_NAME, ", ".join(m["id"] for m in manifest["models"]))
     return manifest
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Security calibration: the different-person score distribution each door threshold is derived from
+
+
+SECURITY_PATH = DEFAULT_MODELS_DIR / "security.json"
+DEFAULT_FACES_DIR = REPO_ROOT.parent / "shared" / "faces"
+
+
+def add_security(manifest: dict, path: Path = SECURITY_PATH) -> dict:
+    """Copy each embedder's calibrated score distribution (``models/security.json``, committed, written by
+    :func:`calibrate_security`) into its manifest entry, but only when it was measured on these exact bytes."""
+    try:
+        calibrations = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return manifest
+    except ValueError as exc:
+        raise BuildError(f"{path} is not valid JSON ({exc}); restore it from git or run "
+                         "`scripts/build_models.py --calibrate`") from None
+    for entry in manifest["models"]:
+        found = calibrations.get(entry["id"])
+        if not found or entry.get("kind", "embedder") != "embedder":
+            continue
+        if found.get("model_sha256") != entry.get("sha256"):
+            log.warning("%s: the security calibration in %s was measured on other model bytes; "
+                        "run `scripts/build_models.py --calibrate`", entry["id"], path)
+            continue
+        entry["security"] = {k: v for k, v in found.items() if k != "model_sha256"}
+    return manifest
+
+
+# LFW files one person under two names; as "different people" they would be the top of the tail that every
+# stricter threshold is extrapolated from (Sepp Blatter scored 0.88 against himself as Joseph Blatter).
+LFW_SAME_PERSON = {"Joseph_Blatter": "Sepp_Blatter", "Nan_Wang": "Wang_Nan"}
+
+
+def _devtrain_images(faces_dir: Path) -> list[tuple[str, Path]]:
+    """(identity, path) of every photograph of LFW View 1 DevTrain (the pairs file's people)."""
+    lfw = Path(faces_dir) / "lfw_view1"
+    pairs = lfw / "pairsDevTrain.txt"
+    if not pairs.is_file():
+        raise BuildError(f"{pairs} not found: the calibration needs LFW View 1 (give --faces-dir)")
+    lines = pairs.read_text().split("\n")
+    people = set()
+    for line in lines[1:]:
+        parts = line.split("\t")
+        if len(parts) == 3:
+            people.add(parts[0])
+        elif len(parts) == 4:
+            people.update((parts[0], parts[2]))
+    return [(name, p) for name in sorted(people) for p in sorted((lfw / name).glob("*.jpg"))]
+
+
+def _central_face(detections, shape):
+    """LFW labels the face in the middle of the picture; prefer it over a larger face at the edge."""
+    import math
+
+    h, w = shape[:2]
+
+    def cost(d):
+        x, y, bw, bh = d.box
+        return math.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2) - 0.5 * min(bw, bh)
+    return min(detections, key=cost)
+
+
+def devtrain_embeddings(models_dir: Path, model_id: str, faces_dir: Path):
+    """Embeddings (flip-averaged, as the door computes them) of the central face of every DevTrain photograph
+    and their identities; cached under the cache root by model bytes and pipeline source."""
+    import numpy as np
+
+    from edge.recognition import FaceEngine, load_image
+
+    images = _devtrain_images(faces_dir)
+    engine = FaceEngine(models_dir=models_dir, model=model_id)
+    try:
+        pipeline = hashlib.sha256()
+        for name in ("align.py", "detect.py", "embed.py", "engine.py", "images.py"):
+            pipeline.update((REPO_ROOT / "edge" / "recognition" / name).read_bytes())
+        cache = cache_root() / "calibration" / (
+            f"devtrain_{engine.model_id.replace(':', '_')}_{pipeline.hexdigest()[:12]}_{len(images)}.npz")
+        if cache.is_file():
+            data = np.load(cache)
+            return data["embeddings"], data["identities"]
+        log.info("%s: embedding %d DevTrain photographs for the security calibration", model_id, len(images))
+        embeddings, identities = [], []
+        for name, path in images:
+            image = load_image(path)
+            detections = engine.detect(image)
+            if not detections:
+                continue
+            crop = engine.align(image, _central_face(detections, image.shape))
+            embeddings.append(engine.embed(crop[None])[0])
+            identities.append(name)
+        embeddings, identities = np.stack(embeddings).astype(np.float32), np.array(identities)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, embeddings=embeddings, identities=identities)
+        os.replace(tmp, cache)
+        return embeddings, identities
+    finally:
+        engine.close()
+
+
+def calibrate_security(models_dir: Path = DEFAULT_MODELS_DIR, faces_dir: Path = DEFAULT_FACES_DIR, *,
+                       path: Path = SECURITY_PATH, model_ids: tuple[str, ...] | None = None) -> dict:
+    """Measure every embedder's different- and same-person score distributions on DevTrain, store them in
+    ``path`` (committed beside the manifest template) and in ``models_dir``'s manifest.json."""
+    import numpy as np
+
+    from edge.recognition.security import calibrate
+
+    manifest_path = Path(models_dir) / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    try:
+        calibrations = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        calibrations = {}
+    for entry in manifest["models"]:
+        if entry.get("kind", "embedder") != "embedder" or (model_ids and entry["id"] not in model_ids):
+            continue
+        embeddings, identities = devtrain_embeddings(Path(models_dir), entry["id"], Path(faces_dir))
+        identities = np.array([LFW_SAME_PERSON.get(str(name), str(name)) for name in identities])
+        found = calibrate(embeddings, identities)
+        calibrations[entry["id"]] = {"model_sha256": entry["sha256"], **found}
+        log.info("%s: thresholds per comparison %s", entry["id"], found["far"])
+    _write_json_atomic(Path(path), calibrations)
+    _write_json_atomic(manifest_path, add_security(manifest, path))
+    return calibrations
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -588,10 +718,17 @@ def main(argv: list[str] | None = None) -> int:
         return _convert_main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_arguments(parser)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="also measure the security calibration (score distributions on LFW DevTrain) into "
+                             "models/security.json and the manifest")
+    parser.add_argument("--faces-dir", type=Path, default=DEFAULT_FACES_DIR,
+                        help=f"the shared photographs, for --calibrate (default: {DEFAULT_FACES_DIR})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         build(args.models_dir or DEFAULT_MODELS_DIR, force=args.force, calibration_dir=args.calibration_dir)
+        if args.calibrate:
+            calibrate_security(args.models_dir or DEFAULT_MODELS_DIR, args.faces_dir)
     except BuildError as exc:
         print(f"build_models: {exc}", file=sys.stderr)
         return 2

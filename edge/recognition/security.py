@@ -1,0 +1,195 @@
+"""The door threshold from a security level: how often may a stranger get in, and how many people are enrolled.
+
+The administrator chooses a false-accept rate per stranger attempt (default 1 in 100,000). A stranger at the
+door is compared with every enrolled person, so the chance that one comparison passes must be that rate divided
+by the number of comparisons (a union bound: safe whatever the people look like). The threshold for that
+per-comparison rate comes from the different-person score distribution that ``scripts/build_models.py
+--calibrate`` measured on LFW DevTrain and stored per model in ``manifest.json`` (``security``):
+
+* ``far``: per-comparison false-accept rate -> cosine threshold, "1e-03" ... "1e-09"; rates with enough
+  different-person pairs above them are measured, the rest follow the fitted tail (``measured_to`` says where);
+* ``tail``: ``log10(rate) = a + b * threshold``, fitted to the measured tail, for rates below the table; a
+  straight line in log space lies above a Gaussian-like tail, so extrapolation errs towards a higher threshold;
+* ``same_person``: share of same-person comparisons at or above each threshold (``thresholds``/``granted``):
+  the expected share of residents' single-frame attempts granted, for the settings page.
+
+Everything here is a plain function of numbers; :func:`calibrate` computes the manifest entry from embeddings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+DEFAULT_FAR_PER_ATTEMPT = 1e-5
+TABLE_RATES = (1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9)
+MAX_THRESHOLD = 0.99
+MIN_COUNT = 20   # a rate is "measured" when at least this many different-person comparisons lie above it
+
+
+@dataclass(frozen=True)
+class Security:
+    """The calibrated score distributions of one model (the manifest's ``security`` entry)."""
+
+    far: dict[float, float]                 # per-comparison false-accept rate -> threshold
+    tail: tuple[float, float]               # log10(rate) = a + b * threshold
+    same_thresholds: tuple[float, ...]
+    same_granted: tuple[float, ...]
+    measured_to: float = 1e-5
+
+    @classmethod
+    def from_manifest(cls, entry: dict) -> "Security":
+        """From a model entry of ``manifest.json`` (or its ``security`` dict); ValueError if absent or broken."""
+        data = entry.get("security", entry) if isinstance(entry, dict) else None
+        try:
+            far = {float(k): float(v) for k, v in data["far"].items()}
+            tail = (float(data["tail"]["a"]), float(data["tail"]["b"]))
+            same = data["same_person"]
+            thresholds = tuple(float(v) for v in same["thresholds"])
+            granted = tuple(float(v) for v in same["granted"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise ValueError("the model manifest has no usable security calibration; rebuild the models "
+                             "with `edge-face models build`") from None
+        if not far or len(thresholds) != len(granted) or len(thresholds) < 2 or tail[1] >= 0:
+            raise ValueError("the model manifest's security calibration is incomplete; rebuild the models")
+        return cls(far=far, tail=tail, same_thresholds=thresholds, same_granted=granted,
+                   measured_to=float(data.get("measured_to", 1e-5)))
+
+    def threshold_for(self, rate: float) -> float:
+        """The cosine threshold at which one different-person comparison passes with probability ``rate``."""
+        if not 0 < rate < 1:
+            raise ValueError(f"a false-accept rate must be between 0 and 1, not {rate}")
+        points = sorted(self.far.items(), reverse=True)           # (rate, threshold), largest rate first
+        lr = math.log10(rate)
+        if rate >= points[0][0]:
+            return points[0][1]                                   # never below the loosest calibrated point
+        for (r1, t1), (r2, t2) in zip(points, points[1:]):
+            if r2 <= rate <= r1:
+                f = (lr - math.log10(r1)) / (math.log10(r2) - math.log10(r1))
+                return min(MAX_THRESHOLD, t1 + f * (t2 - t1))
+        a, b = self.tail                                          # below the table: the fitted tail
+        return min(MAX_THRESHOLD, max(points[-1][1], (lr - a) / b))
+
+    def granted_share(self, threshold: float) -> float:
+        """Expected share of same-person comparisons (one photograph against a mean template) that pass."""
+        return float(np.interp(threshold, self.same_thresholds, self.same_granted))
+
+
+def comparisons_per_attempt(people: int, templates: int | None = None, *, aggregation: str = "mean") -> int:
+    """How many chances a stranger gets per attempt: one per person for mean templates, one per template for
+    the best-template ranking."""
+    if aggregation == "best" and templates:
+        return max(1, int(templates))
+    return max(1, int(people))
+
+
+def door_threshold(security: Security, *, far_per_attempt: float = DEFAULT_FAR_PER_ATTEMPT, people: int,
+                   templates: int | None = None, aggregation: str = "mean") -> float:
+    """The threshold that lets a stranger in with at most ``far_per_attempt`` per attempt, ``people`` enrolled."""
+    if not 0 < far_per_attempt < 1:
+        raise ValueError(f"the false-accept rate per attempt must be between 0 and 1, not {far_per_attempt}")
+    n = comparisons_per_attempt(people, templates, aggregation=aggregation)
+    return round(security.threshold_for(far_per_attempt / n), 4)
+
+
+@dataclass(frozen=True)
+class DoorLevel:
+    """What a security level means for the door today (for the settings page and the log)."""
+
+    far_per_attempt: float
+    people: int
+    threshold: float
+    expected_granted: float     # share of residents' single-photograph comparisons above the threshold
+
+
+def door_level(security: Security, *, far_per_attempt: float = DEFAULT_FAR_PER_ATTEMPT, people: int,
+               templates: int | None = None, aggregation: str = "mean") -> DoorLevel:
+    thr = door_threshold(security, far_per_attempt=far_per_attempt, people=people, templates=templates,
+                         aggregation=aggregation)
+    return DoorLevel(far_per_attempt=far_per_attempt, people=people, threshold=thr,
+                     expected_granted=security.granted_share(thr))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calibration (run by scripts/build_models.py --calibrate)
+
+
+def person_templates(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int = 3,
+                     exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each identity's mean template of its first ``per_person`` photographs (normalised), like an enrolment;
+    returns (templates (P, D), identity of each)."""
+    names = np.unique(identities)
+    out = np.zeros((len(names), embeddings.shape[1]), np.float32)
+    for i, name in enumerate(names):
+        rows = np.flatnonzero(identities == name)
+        if exclude is not None:
+            rows = rows[rows != exclude]
+        mean = embeddings[rows[:per_person]].sum(axis=0)
+        out[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+    return out, names
+
+
+def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int = 3,
+              rates: tuple[float, ...] = TABLE_RATES) -> dict:
+    """The ``security`` manifest entry from embeddings (N, D) of photographs and their identities (N,).
+
+    Different-person comparisons: every photograph against every other person's mean template (what the door
+    computes for a stranger). Same-person: every photograph of a person with at least two against the mean
+    template of up to ``per_person`` of their other photographs.
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    identities = np.asarray(identities)
+    templates, names = person_templates(embeddings, identities, per_person=per_person)
+    scores = embeddings @ templates.T                              # (N, P)
+    own = identities[:, None] == names[None, :]
+    negatives = np.sort(scores[~own])[::-1]                        # descending
+    n_neg = len(negatives)
+
+    def measured(rate: float) -> float | None:
+        allowed = int(math.floor(rate * n_neg))
+        if allowed < MIN_COUNT:
+            return None
+        return math.floor(float(negatives[allowed]) * 1000) / 1000 + 0.001
+
+    # The tail: log10(share above t) against t over the measured part below 1e-3.
+    top = min(n_neg, max(int(1e-3 * n_neg), 5 * MIN_COUNT))
+    ks = np.unique(np.geomspace(MIN_COUNT, top, 40).astype(int))
+    ts = negatives[ks - 1]
+    a_b = np.polyfit(ts, np.log10(ks / n_neg), 1)
+    b, a = float(a_b[0]), float(a_b[1])
+    far, measured_to = {}, 1.0
+    for rate in rates:
+        thr = measured(rate)
+        if thr is None:
+            thr = math.ceil((math.log10(rate) - a) / b * 1000) / 1000
+        else:
+            measured_to = rate
+        far[f"{rate:.0e}"] = round(min(MAX_THRESHOLD, thr), 3)
+    # keep the table monotonic (a fitted point never below a measured one)
+    values = list(far.values())
+    for i in range(1, len(values)):
+        values[i] = max(values[i], values[i - 1])
+    far = dict(zip(far.keys(), values))
+
+    same = []
+    for i in range(len(embeddings)):
+        rows = np.flatnonzero(identities == identities[i])
+        others = rows[rows != i][:per_person]
+        if len(others):
+            mean = embeddings[others].sum(axis=0)
+            same.append(float(embeddings[i] @ (mean / max(float(np.linalg.norm(mean)), 1e-12))))
+    same = np.array(same)
+    grid = np.round(np.arange(0.40, 1.0001, 0.01), 2)
+    granted = [round(float(np.mean(same >= t)), 4) for t in grid]
+    return {
+        "source": "LFW View 1 DevTrain (deep-funneled)",
+        "comparison": f"one photograph against another person's mean template of up to {per_person} photographs",
+        "different_person_comparisons": int(n_neg),
+        "same_person_comparisons": int(len(same)),
+        "far": far,
+        "measured_to": measured_to,
+        "tail": {"a": round(a, 4), "b": round(b, 4)},
+        "same_person": {"thresholds": [float(t) for t in grid], "granted": granted},
+    }

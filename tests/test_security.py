@@ -1,0 +1,100 @@
+"""The security level: from a false-accept rate per stranger attempt and the people enrolled to a threshold."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.recognition.security import (DEFAULT_FAR_PER_ATTEMPT, Security, calibrate, comparisons_per_attempt,
+                                       door_level, door_threshold)
+
+
+@pytest.fixture(scope="module")
+def security(models_dir) -> Security:
+    """The calibration the models build stored in the manifest for the shipped model."""
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    entry = next(m for m in manifest["models"] if m["id"] == manifest["default_model"])
+    return Security.from_manifest(entry)
+
+
+def test_the_manifest_holds_a_calibration_consistent_with_its_threshold(models_dir, security):
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    entry = next(m for m in manifest["models"] if m["id"] == manifest["default_model"])
+    rates = sorted(security.far, reverse=True)
+    assert rates[0] == 1e-3 and min(rates) <= 1e-7
+    thresholds = [security.far[r] for r in rates]
+    assert thresholds == sorted(thresholds) and thresholds[0] < thresholds[-1]
+    # One photograph against a mean template at 1e-5 is near the per-pair threshold the manifest measured.
+    assert abs(security.far[1e-5] - entry["threshold"]) < 0.06
+    assert entry["security"]["different_person_comparisons"] > 1_000_000
+
+
+def test_more_people_enrolled_need_a_higher_threshold(security):
+    family = door_threshold(security, people=4)
+    office = door_threshold(security, people=311)
+    assert family < office
+    assert door_threshold(security, people=1) <= family
+    assert door_threshold(security, people=4, far_per_attempt=1e-6) > family      # a stricter level
+    # The threshold for 4 people at 1e-5 per attempt is the per-comparison threshold at 2.5e-6.
+    assert family == pytest.approx(security.threshold_for(DEFAULT_FAR_PER_ATTEMPT / 4), abs=1e-4)
+
+
+def test_best_template_ranking_counts_every_template(security):
+    assert comparisons_per_attempt(10, 30, aggregation="best") == 30
+    assert comparisons_per_attempt(10, 30, aggregation="mean") == 10
+    assert comparisons_per_attempt(0) == 1
+    assert door_threshold(security, people=10, templates=30, aggregation="best") > door_threshold(
+        security, people=10, templates=30)
+
+
+def test_threshold_between_and_beyond_the_table(security):
+    t5, t6 = security.far[1e-5], security.far[1e-6]
+    assert t5 <= security.threshold_for(3e-6) <= t6
+    last = security.far[min(security.far)]
+    assert security.threshold_for(min(security.far) / 100) >= last           # the fitted tail, never lower
+    assert security.threshold_for(0.5) == security.far[max(security.far)]   # never looser than the table
+    with pytest.raises(ValueError):
+        security.threshold_for(0)
+    with pytest.raises(ValueError):
+        door_threshold(security, people=3, far_per_attempt=1.5)
+
+
+def test_expected_grant_share_falls_with_the_threshold(security):
+    family = door_level(security, people=4)
+    office = door_level(security, people=311)
+    assert 0.0 < office.expected_granted < family.expected_granted < 1.0
+    assert family.expected_granted > 0.75       # a household: most single looks already pass
+    assert security.granted_share(0.99) < 0.01 and security.granted_share(0.40) > 0.99
+
+
+def test_a_manifest_without_calibration_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="models build"):
+        Security.from_manifest({"id": "facenet-int8", "threshold": 0.69})
+    with pytest.raises(ValueError, match="rebuild"):
+        Security.from_manifest({"security": {"far": {}, "tail": {"a": 1, "b": -10},
+                                             "same_person": {"thresholds": [0.5, 0.6], "granted": [1, 0.9]}}})
+
+
+def test_calibrate_on_real_photographs(engine, faces_dir):
+    """Calibration from real embeddings: different people score low, the same person high, tables ordered."""
+    from edge.recognition import load_image
+
+    folders = sorted(d for d in (faces_dir / "lfw_view1").iterdir()
+                     if d.is_dir() and len(list(d.glob("*.jpg"))) >= 4)[:40]
+    embeddings, identities = [], []
+    for d in folders:
+        for path in sorted(d.glob("*.jpg"))[:3]:
+            faces = engine.faces(load_image(path), limit=1)
+            if faces:
+                embeddings.append(faces[0].embedding)
+                identities.append(d.name)
+    found = calibrate(np.stack(embeddings), np.array(identities))
+    sec = Security.from_manifest(found)
+    values = [sec.far[r] for r in sorted(sec.far, reverse=True)]
+    assert values == sorted(values)
+    assert found["different_person_comparisons"] == len(embeddings) * (len(folders) - 1)
+    assert 0.3 < sec.far[1e-3] < 0.9
+    assert sec.granted_share(sec.far[1e-3]) > 0.8        # most same-person comparisons clear a 1e-3 threshold
+    assert sec.tail[1] < 0
