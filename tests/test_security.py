@@ -98,3 +98,17 @@ def test_calibrate_on_real_photographs(engine, faces_dir):
     assert 0.3 < sec.far[1e-3] < 0.9
     assert sec.granted_share(sec.far[1e-3]) > 0.8        # most same-person comparisons clear a 1e-3 threshold
     assert sec.tail[1] < 0
+
+
+def test_effective_threshold_prefers_the_override_then_the_level_then_the_model(security):
+    from edge.recognition.security import effective_threshold
+
+    thr, why = effective_threshold(override=0.8, far_per_attempt=1e-5, security=security, people=4,
+                                   model_threshold=0.69)
+    assert thr == 0.8 and "administrator" in why
+    thr, why = effective_threshold(override=None, far_per_attempt=1e-5, security=security, people=4,
+                                   model_threshold=0.69)
+    assert thr == door_threshold(security, people=4) and "100,000" in why and "4 people" in why
+    thr, why = effective_threshold(override=None, far_per_attempt=1e-5, security=None, people=4,
+                                   model_threshold=0.69)
+    assert thr == 0.69 and "no security calibration" in why

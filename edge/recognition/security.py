@@ -193,3 +193,17 @@ def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int
         "tail": {"a": round(a, 4), "b": round(b, 4)},
         "same_person": {"thresholds": [float(t) for t in grid], "granted": granted},
     }
+
+
+def effective_threshold(*, override: float | None, far_per_attempt: float, security: Security | None,
+                        people: int, model_threshold: float) -> tuple[float, str]:
+    """The threshold the door uses and, in words, where it comes from: the administrator's explicit override,
+    else the security level for the people enrolled, else (models built without a calibration) the model's
+    per-comparison threshold."""
+    if override is not None:
+        return float(override), "set by the administrator"
+    if security is None:
+        return float(model_threshold), "the model's per-comparison threshold (no security calibration in the manifest)"
+    thr = door_threshold(security, far_per_attempt=far_per_attempt, people=people)
+    return thr, (f"security level: at most 1 stranger in {1 / far_per_attempt:,.0f} attempts with "
+                 f"{people} {'person' if people == 1 else 'people'} enrolled")
