@@ -4,13 +4,12 @@ Every photograph is seen as a camera would see it on successive frames (small sh
 noise, mirror: :func:`variants`); for each variant the door's face (the largest) is embedded with the real
 engine, and its detector score, size, sharpness and brightness are kept so that the benchmark can weight frames
 as the door does. Video clips are embedded frame by frame. The cache lives outside the repository
-(``~/.cache/edge-face/bench``), keyed by the model and by the source of the files that change embeddings, so a
-re-run takes seconds and a change of alignment re-embeds.
+(``~/.cache/edge-face/bench``), keyed by what the pipeline computes on a few fixed photographs
+(:mod:`edge.recognition.fingerprint`), so a re-run takes seconds and a change of alignment re-embeds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import sys
@@ -26,8 +25,6 @@ FACES = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO.parent / "shared" / "fac
 LIVENESS = Path(os.environ.get("EDGE_FACE_LIVENESS_DIR", REPO.parent / "shared" / "liveness"))
 CACHE = Path(os.environ.get("EDGE_FACE_CACHE") or "~/.cache/edge-face").expanduser() / "bench"
 
-# The files whose source changes what an embedding is; decision code is deliberately not among them.
-PIPELINE_FILES = ("align.py", "detect.py", "embed.py", "engine.py", "images.py", "quality.py", "models.py")
 # quality columns: detector score, face size (shorter box side, px), sharpness, brightness
 QUALITY_COLUMNS = ("score", "size", "sharpness", "brightness")
 
@@ -46,9 +43,18 @@ class Shots:
         return len(self.embeddings)
 
 
-def pipeline_hash() -> str:
-    src = REPO / "edge" / "recognition"
-    return hashlib.sha256(b"".join((src / f).read_bytes() for f in PIPELINE_FILES)).hexdigest()[:12]
+FINGERPRINT_PHOTOS = ("deepface_unit/id01/img1.jpg", "lfw_view1/Hans_Blix/Hans_Blix_0002.jpg",
+                      "deepface_unit/_extra_not_identity_labeled/couple.jpg")
+_FINGERPRINTS: dict = {}
+
+
+def pipeline_hash(engine) -> str:
+    """What the engine computes on a few fixed photographs (edge.recognition.fingerprint): the cache key."""
+    from edge.recognition.fingerprint import fingerprint
+
+    if id(engine) not in _FINGERPRINTS:
+        _FINGERPRINTS[id(engine)] = fingerprint(engine, [FACES / p for p in FINGERPRINT_PHOTOS])
+    return _FINGERPRINTS[id(engine)]
 
 
 def variants(img: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -130,7 +136,7 @@ def photo_shots(engine, paths: list[Path], n_variants: int, *, cached_only: bool
     ``cached_only``: return what the cache holds (a quick look while a first run is still embedding)."""
     from edge.recognition import load_image
 
-    cache = CACHE / f"photos_{engine.model_id.replace(':', '_')}_{pipeline_hash()}_{n_variants}.npz"
+    cache = CACHE / f"photos_{engine.model_id.replace(':', '_')}_{pipeline_hash(engine)}_{n_variants}.npz"
     known = _load(cache)
     todo = [] if cached_only else [p for p in paths if str(p.relative_to(FACES)) not in known]
     rng = np.random.default_rng(7)
@@ -163,7 +169,7 @@ def photo_shots(engine, paths: list[Path], n_variants: int, *, cached_only: bool
 
 def clip_shots(engine, clip: Path, *, every: int = 1, detect_max_side: int = 640) -> tuple[Shots, float]:
     """Shots of every ``every``-th frame of a video clip (the door's nearest face) and the clip's frame rate."""
-    cache = CACHE / f"clip_{clip.stem}_{engine.model_id.replace(':', '_')}_{pipeline_hash()}_{every}.npz"
+    cache = CACHE / f"clip_{clip.stem}_{engine.model_id.replace(':', '_')}_{pipeline_hash(engine)}_{every}.npz"
     cap = cv2.VideoCapture(str(clip))
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 25.0)
     known = _load(cache)

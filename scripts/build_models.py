@@ -648,11 +648,11 @@ def devtrain_embeddings(models_dir: Path, model_id: str, faces_dir: Path):
     images = _devtrain_images(faces_dir)
     engine = FaceEngine(models_dir=models_dir, model=model_id)
     try:
-        pipeline = hashlib.sha256()
-        for name in ("align.py", "detect.py", "embed.py", "engine.py", "images.py"):
-            pipeline.update((REPO_ROOT / "edge" / "recognition" / name).read_bytes())
+        from edge.recognition.fingerprint import fingerprint
+
+        pipeline = fingerprint(engine, [path for _, path in images[:3]])
         cache = cache_root() / "calibration" / (
-            f"devtrain_{engine.model_id.replace(':', '_')}_{pipeline.hexdigest()[:12]}_{len(images)}.npz")
+            f"devtrain_{engine.model_id.replace(':', '_')}_{pipeline}_{len(images)}.npz")
         if cache.is_file():
             data = np.load(cache)
             return data["embeddings"], data["identities"]
