@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def enrol_folder(store, engine, folder: str | Path, *, threshold: float, source:
     report = FolderReport()
     for person in person_folders(folder):
         files = sorted(p for p in person.iterdir() if p.is_file() and not p.name.startswith("."))
-        faces = []
+        faces: list[tuple[Path, Any]] = []
         for path in files:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 report.skipped.append((str(path), "not a photograph (JPEG, PNG, BMP or WebP)"))

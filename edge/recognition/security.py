@@ -173,14 +173,14 @@ def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int
         values[i] = max(values[i], values[i - 1])
     far = dict(zip(far.keys(), values))
 
-    same = []
+    same_scores: list[float] = []
     for i in range(len(embeddings)):
         rows = np.flatnonzero(identities == identities[i])
         others = rows[rows != i][:per_person]
         if len(others):
             mean = embeddings[others].sum(axis=0)
-            same.append(float(embeddings[i] @ (mean / max(float(np.linalg.norm(mean)), 1e-12))))
-    same = np.array(same)
+            same_scores.append(float(embeddings[i] @ (mean / max(float(np.linalg.norm(mean)), 1e-12))))
+    same = np.array(same_scores)
     grid = np.round(np.arange(0.40, 1.0001, 0.01), 2)
     granted = [round(float(np.mean(same >= t)), 4) for t in grid]
     return {
