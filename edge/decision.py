@@ -4,10 +4,16 @@ No camera, no model, no clock of its own: the service feeds one :class:`Candidat
 when no usable face is in view) with the time, and acts on the returned :class:`Decision`. That keeps every
 rule testable with plain numbers.
 
+The door judges a *track*, not a frame: :func:`candidate_from_track` follows the nearest face across frames
+(:mod:`edge.recognition.track`) and scores the quality-weighted mean of its best recent frames, which lets
+residents in at the first try far more often than frame-by-frame votes at the same safety
+(scripts/bench_door.py). A new track (someone else stepped in) starts a new attempt. The threshold follows
+from the administrator's security level and the number of people enrolled (:func:`door_policy`).
+
 The rules, all from :class:`Policy`:
 
-* a frame *votes* for a user when the largest face is big enough, of usable quality, scores at or above the
-  threshold for that user, and leads the second-best user by ``margin``;
+* a frame *votes* for a user when the largest face is big enough, of usable quality, its track scores at or
+  above the threshold for that user, and leads the second-best user by ``margin``;
 * the door opens when one user has ``frames_required`` votes among the last ``frames_considered`` face frames
   inside ``window_seconds``; a single lucky frame never opens it;
 * a face that stays in view for ``window_seconds`` without that is refused: ``unknown`` if nobody scored at
@@ -24,6 +30,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .config import DecisionConfig, check_runtime
+from .recognition.security import Security, effective_threshold
+from .recognition.track import Tracker, face_weight, match_track
 
 _DEFAULTS = DecisionConfig()
 
@@ -79,6 +87,8 @@ class Candidate:
     quality_ok: bool = True
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # aligned face, for the record
     landmarks: np.ndarray | None = field(default=None, repr=False, compare=False)  # (5, 2) eyes, nose, mouth
+    track_id: int | None = None        # the track this face belongs to; a new track is a new attempt
+    frames: int = 1                    # frames of that track behind the scores
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,36 @@ def candidate_from_faces(faces: Sequence, rank: Callable[[np.ndarray], list], *,
     return Candidate(user_id=best_user, score=best, runner_up=second, embedding=face.embedding,
                      box=tuple(int(v) for v in face.box), quality_ok=bool(getattr(quality, "ok", True)),
                      crop=getattr(face, "crop", None), landmarks=getattr(face, "landmarks", None))
+
+
+def candidate_from_track(faces: Sequence, tracker: Tracker, rank: Callable[..., list], now: float, *,
+                         min_face_px: int) -> Candidate | None:
+    """The largest face whose shorter side is at least ``min_face_px``, added to its track in ``tracker``; the
+    candidate carries the track's scores (``rank(embedding, top=2)`` of the track's mean embedding), its mean
+    embedding (what lockouts compare) and the face's box and crop."""
+    usable = [f for f in faces if min(f.box[2], f.box[3]) >= min_face_px and f.embedding is not None]
+    if not usable:
+        return None
+    face = max(usable, key=lambda f: f.box[2] * f.box[3])
+    own = rank(face.embedding, top=1)
+    track = tracker.observe(face.box, face.embedding, now, weight=face_weight(face),
+                            label=own[0][0] if own else None)
+    m = match_track(track, rank)
+    return Candidate(user_id=m.user_id, score=m.score, runner_up=m.runner_up, embedding=track.embedding(),
+                     box=tuple(int(v) for v in face.box), quality_ok=True, crop=getattr(face, "crop", None),
+                     landmarks=getattr(face, "landmarks", None), track_id=track.id, frames=m.frames)
+
+
+def door_policy(decision_cfg: DecisionConfig, settings: Mapping[str, Any] | None, *, security: Security | None,
+                model_threshold: float, people: int) -> tuple[Policy, str]:
+    """The door's policy and, in words, where its threshold comes from: the administrator's explicit
+    threshold, else the one the security level (at most 1 stranger in ``security_level`` attempts) gives for
+    ``people`` enrolled, else the model's per-comparison threshold (a manifest without calibration)."""
+    override = (settings or {}).get("threshold", decision_cfg.threshold)
+    level = (settings or {}).get("security_level") or decision_cfg.security_level
+    threshold, source = effective_threshold(override=override, far_per_attempt=1.0 / level, security=security,
+                                            people=people, model_threshold=model_threshold)
+    return Policy.from_settings(decision_cfg, settings, model_threshold=threshold), source
 
 
 def votes_for(policy: Policy, candidate: Candidate) -> bool:
@@ -152,6 +192,8 @@ class Decider:
         self._cooldown_user: str | None = None
         self._refused: list[_Refused] = []
         self._forgiven: _Refused | None = None   # the record the last grant cleared (refused_after_vote)
+        self._track_id: int | None = None
+        self._track_frames = 0           # frames of the face now in view in this attempt
 
     def update_policy(self, policy: Policy) -> None:
         """New settings take effect at once; votes gathered under the old ones are dropped."""
@@ -168,6 +210,7 @@ class Decider:
     def _reset_attempt(self) -> None:
         self._votes.clear()
         self._attempt_start = None
+        self._track_frames = 0
 
     def observe(self, candidate: Candidate | None, now: float) -> Decision:
         p = self.policy
@@ -180,8 +223,15 @@ class Decider:
             return Decision("idle")
         track_continues = self._last_face is not None and now - self._last_face <= p.window_seconds
         if not track_continues:
-            self._reset_attempt()
+            self._reset_attempt()       # the face left: the next one is a new attempt
             self._attempt_record = None
+        elif candidate.track_id is not None and candidate.track_id != self._track_id:
+            # Someone else is in front of the camera now: their frames never count with the previous face's.
+            # The attempt's clock runs on, so a stream of brief faces is still refused and logged.
+            self._votes.clear()
+            self._track_frames = 0
+            self._attempt_record = None
+        self._track_id = candidate.track_id
         self._last_face = now
 
         locked = self._locked_record(candidate.embedding, now)
@@ -194,6 +244,7 @@ class Decider:
 
         if self._attempt_start is None:
             self._attempt_start = now
+        self._track_frames += 1
         vote_for = candidate.user_id if votes_for(p, candidate) else None
         self._votes.append(_Vote(now, vote_for, candidate.user_id, candidate.score, candidate.embedding))
         self._votes = [v for v in self._votes[-p.frames_considered:] if now - v.time <= p.window_seconds]
@@ -214,7 +265,8 @@ class Decider:
                 return Decision("grant", user_id=user, score=max(v.score for v in votes), votes=len(votes),
                                 frames=frames, attempt_seconds=elapsed)
 
-        if now - self._attempt_start >= p.window_seconds:  # this frame's vote is in: never an empty refusal
+        # This frame's vote is in (never an empty refusal), and the face in view had the frames it needs.
+        if now - self._attempt_start >= p.window_seconds and self._track_frames >= p.frames_required:
             return self._refuse(now)
         best = max(self._votes, key=lambda v: v.score)
         return Decision("collecting", user_id=best.best_user, score=best.score,

@@ -2,7 +2,8 @@
 
 Stages of :meth:`DoorLoop.process` (each a method, in this order):
 
-1. ``_candidate``: the nearest face, embedded and ranked against the gallery (:mod:`edge.recognition`);
+1. ``_candidate``: the nearest face, embedded, followed in its track (:mod:`edge.recognition.track`) and the
+   track's quality-weighted mean of its best frames ranked against the gallery;
 2. ``decider.observe``: the k-of-n vote, margin, cooldown and lockout (:mod:`edge.decision`, pure logic);
 3. liveness (``[liveness] mode`` passive or strict; :mod:`edge.liveness`): every frame's nearest face goes to
    the track's judge; a ``grant`` vote stands only when that face is judged live. While it is undecided the
@@ -34,13 +35,14 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from .config import Config
-from .decision import Candidate, Decider, Decision, Policy, candidate_from_faces, votes_for
+from .decision import Candidate, Decider, Decision, Policy, candidate_from_track, door_policy, votes_for
 from .errors import EdgeError
 from .eventfaces import EventFaces
 from .events import EventHub
 from .liveness.stage import NOT_LIVE, SPOOF_REFUSAL, WAIT, LivenessStage
 from .liveview import Sighting
 from .recognition.match import Ranker
+from .recognition.track import Tracker
 from .lognames import journal_name
 from .status import LastDecision
 
@@ -99,6 +101,9 @@ class DoorLoop:
         self._reload = threading.Event()
         self._ranker: Ranker | None = None
         self.gallery_revision: int | None = None    # the store revision the gallery and policy were built from
+        self.tracker = Tracker()
+        self._load_gallery()                        # the threshold depends on how many people are enrolled
+        self.threshold_source = ""
         self.policy = self._make_policy()
         self.decider = Decider(self.policy)
         self.last_decision: LastDecision | None = None
@@ -113,11 +118,15 @@ class DoorLoop:
         self._liveness_cfg = cfg.liveness
         self._held: _HeldGrant | None = None
         self._asking = False
-        self._load_gallery()
 
     # ------------------------------------------------------------------ settings and gallery
     def _make_policy(self) -> Policy:
-        return Policy.from_settings(self.cfg.decision, self.store.settings, model_threshold=self.engine.threshold)
+        """The settings in force; the threshold from the security level for the people enrolled now (or the
+        administrator's explicit threshold)."""
+        policy, self.threshold_source = door_policy(
+            self.cfg.decision, self.store.settings, security=getattr(self.engine, "security", None),
+            model_threshold=self.engine.threshold, people=self.user_count)
+        return policy
 
     def _load_gallery(self) -> None:
         self.gallery_revision = self.store.revision
@@ -145,7 +154,7 @@ class DoorLoop:
         self._load_gallery()
         policy = self._make_policy()
         if policy != self.decider.policy:
-            log.info("decision policy now %s", policy)
+            log.info("decision policy now %s (threshold: %s)", policy, self.threshold_source)
         self.decider.update_policy(policy)
         self.policy = policy
         if self._make_liveness is not None and self.cfg.liveness != self._liveness_cfg:
@@ -179,7 +188,7 @@ class DoorLoop:
         if self._reload.is_set():
             self._apply_reload()
         now = self.clock() if now is None else now
-        candidate = self._candidate(frame)
+        candidate = self._candidate(frame, now)
         decision = self.decider.observe(candidate, now)
         self.last_candidate = candidate
         self._now = now
@@ -254,13 +263,14 @@ class DoorLoop:
         return {"liveness": verdict.state, "liveness_reason": verdict.reason,
                 "liveness_cues": dict(verdict.cues)}
 
-    def _candidate(self, frame: np.ndarray) -> Candidate | None:
+    def _candidate(self, frame: np.ndarray, now: float) -> Candidate | None:
+        """The nearest face, followed in its track; scored by the track's best frames together."""
         faces = self.engine.faces(frame, limit=1, detect_max_side=self.cfg.recognition.frame_detect_side)
-        return candidate_from_faces(faces, self._rank, min_face_px=self.policy.min_face_px)
+        return candidate_from_track(faces, self.tracker, self._rank, now, min_face_px=self.policy.min_face_px)
 
-    def _rank(self, embedding: np.ndarray) -> list:
+    def _rank(self, embedding: np.ndarray, top: int = 2) -> list:
         ranker = self._ranker
-        return ranker(embedding, top=2) if ranker is not None else []
+        return ranker(embedding, top=top) if ranker is not None else []
 
     def _check_grant(self, decision: Decision, candidate: Candidate | None, frame: np.ndarray | None) -> str | None:
         for check in self.grant_checks:

@@ -61,7 +61,7 @@ def test_every_setting_has_a_comment_above_it():
 def test_example_loads():
     cfg = edge_config.load(EXAMPLE)
     assert cfg.models_dir.as_posix() == "/opt/edge-face/models"
-    assert cfg.decision.threshold == 0.80 and cfg.door.relay_pin == 17
+    assert cfg.decision.threshold is None and cfg.decision.security_level == 100_000 and cfg.door.relay_pin == 17
 
 
 def write(tmp_path, text: str):

@@ -147,7 +147,9 @@ def test_policy_from_settings_prefers_store_values_and_model_threshold():
     assert (p.frames_required, p.margin, p.threshold) == (2, 0.2, 0.66)
     p = Policy.from_settings(cfg.decision, {"threshold": 0.8}, model_threshold=0.66)
     assert p.threshold == 0.8
-    assert Policy.from_settings(config.Config().decision, {}, model_threshold=0.66).threshold == config.DecisionConfig().threshold == 0.80
+    # The default threshold is "none": the caller's (door_policy: the security level's) threshold.
+    assert config.DecisionConfig().threshold is None
+    assert Policy.from_settings(config.Config().decision, {}, model_threshold=0.66).threshold == 0.66
 
 
 def test_changed_policy_applies_to_the_next_frame():
@@ -206,3 +208,65 @@ def test_policy_refuses_conflicting_settings_instead_of_clamping():
     with pytest.raises(SettingError) as err:
         Policy.from_settings(config.DecisionConfig(), {"frames_required": 6}, model_threshold=0.7)
     assert err.value.field == "frames_required"
+
+
+# --- tracks and the security level ------------------------------------------------------------------------------
+
+def tracked(track_id, user="alice", score=0.8, face=ALICE_FACE) -> Candidate:
+    return Candidate(user_id=user, score=score, runner_up=0.3, embedding=face, box=(0, 0, 120, 120),
+                     track_id=track_id)
+
+
+def test_votes_of_another_track_never_count_together():
+    d = Decider(policy())
+    # Two frames of one face, then someone else who also scores as alice for two frames: 4 votes, 2 per track.
+    out = run(d, [tracked(1), tracked(1), tracked(2, face=STRANGER_FACE), tracked(2, face=STRANGER_FACE)])
+    assert [o.kind for o in out] == ["collecting"] * 4
+    assert d.observe(tracked(2, face=STRANGER_FACE), 4 / FPS).opens        # the second face's own third vote
+
+
+def test_a_stream_of_brief_faces_is_still_refused_once_its_window_is_over():
+    d = Decider(policy(window_seconds=1.0))
+    kinds = [d.observe(tracked(i // 5, user="bob", score=0.5), i / 10).kind for i in range(16)]
+    assert "unknown" in kinds and "grant" not in kinds
+
+
+def test_door_policy_threshold_follows_the_security_level_and_the_people_enrolled(models_dir):
+    import json
+
+    from edge.decision import door_policy
+    from edge.recognition.security import Security, door_threshold
+
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    security = Security.from_manifest(next(m for m in manifest["models"] if m["id"] == "facenet-int8"))
+    cfg = config.Config().decision
+    family, why = door_policy(cfg, {}, security=security, model_threshold=0.69, people=4)
+    assert family.threshold == door_threshold(security, people=4) and "4 people" in why
+    office, _ = door_policy(cfg, {}, security=security, model_threshold=0.69, people=300)
+    assert office.threshold > family.threshold
+    stricter, _ = door_policy(cfg, {"security_level": 10_000_000}, security=security, model_threshold=0.69, people=4)
+    assert stricter.threshold > family.threshold
+    fixed, why = door_policy(cfg, {"threshold": 0.81}, security=security, model_threshold=0.69, people=4)
+    assert fixed.threshold == 0.81 and "administrator" in why
+    legacy, why = door_policy(cfg, {}, security=None, model_threshold=0.69, people=4)
+    assert legacy.threshold == 0.69
+
+
+def test_candidate_from_track_scores_the_track(engine, faces_dir):
+    from edge.decision import candidate_from_track
+    from edge.recognition import load_image
+    from edge.recognition.match import Ranker
+    from edge.recognition.track import Tracker
+
+    import cv2
+
+    photos = sorted((faces_dir / "deepface_unit" / "id01").glob("*.jpg"))
+    faces = [engine.faces(load_image(p), limit=1) for p in photos[:4]]
+    rank = Ranker(["alice"] * 3, np.stack([f[0].embedding for f in faces[:3]]))
+    next_frame = engine.faces(cv2.convertScaleAbs(load_image(photos[3]), alpha=0.8, beta=10), limit=1)
+    tracker = Tracker()
+    first = candidate_from_track(faces[3], tracker, rank, 0.0, min_face_px=80)
+    second = candidate_from_track(next_frame, tracker, rank, 0.1, min_face_px=80)
+    assert first.track_id == second.track_id and second.frames == 2 and second.user_id == "alice"
+    assert np.allclose(second.embedding, tracker.tracks[0].embedding())
+    assert candidate_from_track([], tracker, rank, 0.2, min_face_px=80) is None

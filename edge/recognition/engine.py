@@ -25,6 +25,7 @@ from .detect import Detection, create_detector, detect_faces
 from .images import MIN_SIDE
 from .embed import embed_crops, run_model
 from .quality import MIN_FACE_PX, Quality, assess
+from .security import Security
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,16 @@ class FaceEngine:
         self._entry = entry
         self.model_id: str = models.versioned_id(entry)
         self.threshold: float = float(entry["threshold"])
+        self.security: Security | None = None     # the score distributions the door threshold is derived from
+        if "security" in entry:
+            try:
+                self.security = Security.from_manifest(entry)
+            except ValueError as exc:
+                log.warning("%s: %s", model, exc)
+        else:
+            log.warning("%s: the manifest has no security calibration; the door uses the per-comparison "
+                        "threshold %.3f unless a threshold is set (rebuild with `edge-face models build`)",
+                        model, self.threshold)
         self.flip_average = bool(flip_average)
         self.detect_max_side = int(detect_max_side)
         self.min_face_px = float(min_face_px)
