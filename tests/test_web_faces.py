@@ -106,3 +106,28 @@ def test_members_cannot_enrol_others_or_run_recognition(site):
     token = csrf_of(c.get("/home").text)
     c.post("/recognize", {"csrf_token": token}, status=403)
     assert site["store"].revision == before
+
+
+def test_settings_page_shows_the_door_threshold_of_the_security_level(site):
+    from edge.recognition.security import door_threshold
+
+    c, engine, store = site["clients"]["root"], site["engine"], site["store"]
+    people = len(set(store.gallery(engine.model_id).user_ids))
+    level = site["engine"].security
+
+    def shown():
+        text = c.get("/settings").html.select_one(".door-level").text
+        return float(text.split("threshold now:")[1].split()[0]), " ".join(text.split())
+
+    before = dict(store.settings)
+    try:
+        store.update_settings(threshold=None, security_level=100_000)
+        threshold, text = shown()
+        assert threshold == pytest.approx(door_threshold(level, people=people), abs=5e-4)
+        assert f"{people} people enrolled" in text and "Expected share" in text
+        store.update_settings(security_level=10_000_000)
+        assert shown()[0] > threshold                                   # stricter level, higher threshold
+        store.update_settings(threshold=0.83)
+        assert shown() == (0.83, shown()[1]) and "set by the administrator" in shown()[1]
+    finally:
+        store.update_settings(**{k: before[k] for k in ("threshold", "security_level")})

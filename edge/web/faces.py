@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..decision import Candidate, Policy, votes_for
+from ..decision import Candidate, door_policy, votes_for
 from ..enrolment import enrol
 from ..errors import ImageError
 from ..recognition import decode_image
@@ -93,10 +93,11 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     Ranked exactly as the door ranks a frame (same aggregation, threshold and margin), so a match here means one
     frame that would vote for that person at the door.
     """
-    policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=web.engine.threshold)
+    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
+    policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
+                                  model_threshold=web.engine.threshold, people=len(rank))
     threshold = policy.threshold
     faces = web.engine.faces(image)          # the engine serialises its own models
-    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     results = []
     for face in faces:
         names = [(_username(web, uid), float(score)) for uid, score in rank(face.embedding, top=2)]

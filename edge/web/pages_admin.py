@@ -12,6 +12,7 @@ from bottle import HTTPError, request, response
 
 from ..accesslog import EVENT_KINDS
 from ..config import RUNTIME_SETTINGS, weakenings
+from ..decision import door_policy
 from ..errors import ImageError, SettingError
 from ..lognames import journal_name
 from ..store import StoreInputError
@@ -108,7 +109,8 @@ def settings_page(values=None, errors=None, status=200, weaker=None):
     shown.update(values or {})
     return web.render("settings.tpl", title="Settings", fields=SETTINGS, values=shown, errors=errors or {},
                       model_threshold=web.engine.threshold if web.engine is not None else None,
-                      mqtt_state=mqtt_state(web), liveness=web.cfg.liveness, weaker=weaker or [])
+                      mqtt_state=mqtt_state(web), liveness=web.cfg.liveness, weaker=weaker or [],
+                      door=door_level(web) if web.engine is not None else None)
 
 
 def mqtt_state(web) -> str:
@@ -116,6 +118,18 @@ def mqtt_state(web) -> str:
     if web.controller is None:
         return "unknown: the door service is not running"
     return mqtt_text(web.controller.status().mqtt)
+
+
+def door_level(web) -> dict:
+    """What the saved settings mean at the door today: its threshold, where it comes from, and the expected
+    share of residents' single looks that reach it (the door averages several, so it grants more)."""
+    gallery = web.store.gallery(web.engine.model_id)
+    people = len(set(gallery.user_ids))
+    policy, source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
+                                 model_threshold=web.engine.threshold, people=people)
+    security = web.engine.security
+    share = security.granted_share(policy.threshold) if security is not None else None
+    return {"threshold": policy.threshold, "source": source, "people": people, "granted": share}
 
 
 @app.get("/settings", access="admin")

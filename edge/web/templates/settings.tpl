@@ -2,6 +2,14 @@
 % if errors.get('form'):
 <p class="error">{{errors['form']}}</p>
 % end
+% if door:
+<p class="card door-level">The door's threshold now: <strong>{{'%.3f' % door['threshold']}}</strong> ({{door['source']}}).
+% if door['granted'] is not None:
+  Expected share of residents' single looks that reach it: <strong>{{'%.0f%%' % (100 * door['granted'])}}</strong>
+  (the door judges several frames together, so more of their visits are let in at the first try).
+% end
+</p>
+% end
 <form method="post" action="/settings" class="card">
   <input type="hidden" name="csrf_token" value="{{csrf_token}}">
   % for row in fields:
@@ -13,7 +21,7 @@
   % if errors.get(key):
   <span class="field-error">{{errors[key]}}</span>
   % end
-  <span class="help">{{row.help}}{{' (model default %.3f)' % model_threshold if key == 'threshold' and model_threshold is not None else ''}}</span>
+  <span class="help">{{row.help}}{{' (model per-comparison threshold %.3f)' % model_threshold if key == 'threshold' and model_threshold is not None else ''}}</span>
   % end
   % if weaker:
   <div class="error">
