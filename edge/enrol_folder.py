@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .enrolment import check_images, store_templates
 from .errors import EdgeError, ImageError
-from .recognition.diversity import NEAR_DUPLICATE, lookalikes
+from .recognition.diversity import lookalikes
 from .recognition.match import Ranker
 
 log = logging.getLogger(__name__)
@@ -55,29 +54,26 @@ def person_folders(folder: str | Path) -> list[Path]:
 
 def enrol_folder(store, engine, folder: str | Path, *, threshold: float, source: str = "cli") -> FolderReport:
     """Enrol every sub-folder of ``folder`` as the user of that name (created as an active member when
-    missing). ``threshold`` is the door's: a template reaching another person at it is reported."""
+    missing), through the same checks as every other enrolment (:mod:`edge.enrolment`). ``threshold`` is the
+    door's: a template reaching another person at it is reported."""
     from .recognition import load_image
     from .store import StoreError
 
     report = FolderReport()
     for person in person_folders(folder):
         files = sorted(p for p in person.iterdir() if p.is_file() and not p.name.startswith("."))
-        faces: list[tuple[Path, Any]] = []
+        images: list[tuple[str, Any]] = []
         for path in files:
             if path.suffix.lower() not in IMAGE_SUFFIXES:
                 report.skipped.append((str(path), "not a photograph (JPEG, PNG, BMP or WebP)"))
                 continue
             try:
-                face = engine.enrollment_face(load_image(path))
+                images.append((str(path), load_image(path)))
             except ImageError as exc:
-                report.skipped.append((str(path), str(exc)))
-                continue
-            twin = next((p for p, f in faces if float(f.embedding @ face.embedding) >= NEAR_DUPLICATE), None)
-            if twin is not None:
-                report.skipped.append((str(path), f"a near-duplicate of {twin.name}"))
-                continue
-            faces.append((path, face))
-        if not faces:
+                images.append((str(path), exc))
+        results, chosen = check_images(engine, images)
+        report.skipped.extend((r.name, "; ".join(r.reasons)) for r in results if not r.ok)
+        if not chosen:
             report.skipped.append((str(person), "no usable photograph: nobody enrolled"))
             continue
         user = store.find_user(person.name)
@@ -90,12 +86,11 @@ def enrol_folder(store, engine, folder: str | Path, *, threshold: float, source:
             report.created.append(user.username)
         gallery = store.gallery(engine.model_id)
         rank = Ranker(gallery.user_ids, gallery.matrix) if len(gallery.user_ids) else None
-        for path, face in faces:
+        for result, face in chosen:
             if rank is not None:
                 for other, score in lookalikes(face.embedding, rank, own_user=user.id, threshold=threshold):
                     other_user = store.get_user(other)
-                    report.lookalikes.append((str(path), other_user.username if other_user else other, score))
-            store.add_template(user.id, np.asarray(face.embedding, np.float32), model_id=engine.model_id,
-                               source=source, quality=face.score)
-            report.enrolled[user.username] = report.enrolled.get(user.username, 0) + 1
+                    report.lookalikes.append((result.name, other_user.username if other_user else other, score))
+        store_templates(store, engine, user.id, chosen, source=source)
+        report.enrolled[user.username] = report.enrolled.get(user.username, 0) + len(chosen)
     return report

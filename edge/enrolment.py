@@ -14,13 +14,16 @@ An administrator's enrolment and the CLI are trusted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from .errors import ImageError
+from .recognition.diversity import NEAR_DUPLICATE, farthest_points, lookalikes
 from .recognition.engine import Face, enrollment_choice
+from .recognition.match import Ranker
+from .recognition.track import face_weight
 
 
 @dataclass
@@ -35,6 +38,7 @@ class EnrolmentResult:
     template_id: str | None = None
     decoded: bool = True          # False: the file could not be read as a photograph
     pending: str | None = None    # why the template waits for an administrator (None: in use at once)
+    warnings: list[str] = field(default_factory=list)     # accepted, but worth a look
 
 
 def review(store: Any, engine: Any, user_id: str, embedding: np.ndarray, threshold: float) -> str | None:
@@ -60,11 +64,12 @@ def thumbnail(crop: np.ndarray | None, side: int = 96) -> bytes | None:
     return buf.tobytes() if ok else None
 
 
-def enrol(store: Any, engine: Any, user_id: str, images: Iterable[tuple[str, np.ndarray | ImageError]], *,
-          source: str, review_threshold: float | None = None) -> list[EnrolmentResult]:
-    """Check each (name, image) and store a template for every good face. An image that could not be read is
-    passed as its ImageError and reported as rejected. ``images`` may be a generator that decodes each photograph
-    only when its turn comes: one is judged and let go before the next is decoded."""
+def check_images(engine: Any, images: Iterable[tuple[str, np.ndarray | ImageError]], *,
+                 near_duplicate: float = NEAR_DUPLICATE) -> tuple[list[EnrolmentResult], list[tuple[EnrolmentResult, Face]]]:
+    """Every (name, image) judged, nothing stored: (results in order, the accepted ones with their face). A face
+    nearly identical to one accepted before it in the same batch adds nothing to the door and is rejected.
+    ``images`` may be a generator that decodes each photograph only when its turn comes: one is judged and let
+    go before the next is decoded."""
     results: list[EnrolmentResult] = []
     chosen: list[tuple[EnrolmentResult, Face]] = []
     for name, image in images:
@@ -78,11 +83,20 @@ def enrol(store: Any, engine: Any, user_id: str, images: Iterable[tuple[str, np.
         except ImageError as exc:
             results.append(EnrolmentResult(name, False, [str(exc)], faces[0].crop if len(faces) == 1 else None))
             continue
+        twin = next((r for r, f in chosen if float(f.embedding @ face.embedding) >= near_duplicate), None)
+        if twin is not None:
+            results.append(EnrolmentResult(name, False, [f"a near-duplicate of {twin.name}: it adds nothing; "
+                                                         "use photographs from other angles or light"], face.crop))
+            continue
         result = EnrolmentResult(name, True, [], face.crop, face.score)
-        if review_threshold is not None:
-            result.pending = review(store, engine, user_id, face.embedding, review_threshold)
         results.append(result)
         chosen.append((result, face))
+    return results, chosen
+
+
+def store_templates(store: Any, engine: Any, user_id: str, chosen: Sequence[tuple[EnrolmentResult, Face]], *,
+                    source: str) -> None:
+    """The accepted faces as templates of ``user_id``, in one transaction."""
     if chosen:
         with store.transaction():
             for result, face in chosen:
@@ -90,4 +104,52 @@ def enrol(store: Any, engine: Any, user_id: str, images: Iterable[tuple[str, np.
                                               quality=face.score, pending=result.pending is not None,
                                               thumbnail=thumbnail(face.crop) if result.pending else None)
                 result.template_id = template.id
+
+
+def choose_diverse(chosen: list[tuple[EnrolmentResult, Face]], count: int) -> list[tuple[EnrolmentResult, Face]]:
+    """At most ``count`` of the accepted faces, the most different ones (farthest-point selection from the best
+    frame, :func:`edge.recognition.diversity.farthest_points`); the others are marked as not needed."""
+    if len(chosen) <= count:
+        return chosen
+    keep = set(farthest_points(np.stack([f.embedding for _, f in chosen]),
+                               [face_weight(f) for _, f in chosen], count))
+    for i, (result, _face) in enumerate(chosen):
+        if i not in keep:
+            result.ok = False
+            result.reasons = [f"not needed: the {count} most different frames were kept"]
+    return [c for i, c in enumerate(chosen) if i in keep]
+
+
+def warn_lookalikes(store: Any, engine: Any, user_id: str, chosen: Sequence[tuple[EnrolmentResult, Face]], *,
+                    threshold: float) -> None:
+    """Add a warning to each accepted face that reaches another enrolled person at the door's threshold: the
+    door could let one in as the other (the same person enrolled twice, or a twin)."""
+    gallery = store.gallery(engine.model_id)
+    if not len(gallery.user_ids):
+        return
+    rank = Ranker(gallery.user_ids, gallery.matrix)
+    for result, face in chosen:
+        for other, score in lookalikes(face.embedding, rank, own_user=user_id, threshold=threshold):
+            user = store.get_user(other)
+            result.warnings.append(f"looks like {user.username if user else other} (similarity {score:.2f}); "
+                                   "check that these are different people")
+
+
+def enrol(store: Any, engine: Any, user_id: str, images: Iterable[tuple[str, np.ndarray | ImageError]], *,
+          source: str, review_threshold: float | None = None, choose: int | None = None,
+          lookalike_threshold: float | None = None) -> list[EnrolmentResult]:
+    """Check each (name, image) and store a template for every good face. An image that could not be read is
+    passed as its ImageError and reported as rejected. ``images`` may be a generator that decodes each photograph
+    only when its turn comes: one is judged and let go before the next is decoded. ``review_threshold``: a
+    member's own enrolment (see the module docstring); ``choose``: keep only that many, the most different
+    (camera frames); ``lookalike_threshold``: warn about faces that reach another enrolled person there."""
+    results, chosen = check_images(engine, images)
+    if choose is not None:
+        chosen = choose_diverse(chosen, choose)
+    if review_threshold is not None:
+        for result, face in chosen:
+            result.pending = review(store, engine, user_id, face.embedding, review_threshold)
+    if lookalike_threshold is not None:
+        warn_lookalikes(store, engine, user_id, chosen, threshold=lookalike_threshold)
+    store_templates(store, engine, user_id, chosen, source=source)
     return results

@@ -110,3 +110,65 @@ def test_corrupt_model_is_reported_not_raised(tmp_path, models_dir, faces_dir, c
     err = capsys.readouterr().err
     assert code == 2
     assert "does not match the manifest" in err and "Traceback" not in err
+
+
+# --- verify's threshold, identify, enroll --folder -------------------------------------------------------------
+
+def test_verify_uses_the_manifests_per_comparison_threshold_and_says_so(cli, faces_dir, models_dir):
+    """Two clear photographs of one person (similarity about 0.76) are the same person at the manifest's
+    per-comparison threshold; the door's stricter threshold is for comparisons with every enrolled person."""
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    per_comparison = next(m for m in manifest["models"] if m["id"] == "facenet-int8")["threshold"]
+    a, b = faces_dir / "deepface_unit/id01/img1.jpg", faces_dir / "deepface_unit/id01/img10.jpg"
+    code, out, _ = cli("verify", a, b)
+    assert code == 0 and "same person" in out
+    assert f"threshold {per_comparison:.3f}" in out and "per-comparison" in out
+    code, out, _ = cli("verify", "--json", "--threshold", "0.9", a, b)
+    result = json.loads(out)
+    assert code == 1 and result["threshold"] == 0.9 and result["threshold_source"] == "given with --threshold"
+
+
+@pytest.fixture
+def door_cli(tmp_path, cli, faces_dir):
+    """A database with three people enrolled from folders of real photographs."""
+    import os
+
+    assert cli("db", "init")[0] == 0
+    root = tmp_path / "people"
+    for name, person in (("alice", "id01"), ("bob", "id02"), ("carol", "id03")):
+        for photo in sorted((faces_dir / "deepface_unit" / person).glob("*.jpg"))[:3]:
+            (root / name).mkdir(parents=True, exist_ok=True)
+            os.symlink(photo, root / name / photo.name)
+    (root / "nobody").mkdir()
+    os.symlink(faces_dir / TWO_PEOPLE, root / "nobody" / "two.jpg")
+    return cli, root
+
+
+def test_enroll_folder_creates_members_and_summarises_what_was_skipped(door_cli):
+    cli, root = door_cli
+    code, out, _ = cli("enroll", "--folder", root)
+    assert code == 0
+    assert "alice: 3 photograph(s) enrolled (new user)" in out and "carol: 3" in out
+    assert "two.jpg" in out and "two faces" in out and "nobody enrolled" in out
+    assert "9 template(s) for 3 user(s); 3 user(s) created; 2 skipped" in out
+    code, out, _ = cli("user", "list")
+    assert "alice" in out and "active" in out
+    code, _, err = cli("enroll", "--folder", root / "missing")
+    assert code == 2 and "not a folder" in err and "Traceback" not in err
+    code, _, err = cli("enroll", "alice")
+    assert code == 2 and "at least one photograph" in err
+
+
+def test_identify_ranks_like_the_door_and_prints_the_decision(door_cli, faces_dir):
+    cli, root = door_cli
+    cli("enroll", "--folder", root)
+    probe = sorted((faces_dir / "deepface_unit" / "id01").glob("*.jpg"))[5]
+    stranger = faces_dir / "deepface_unit" / "id05" / "img16.jpg"
+    code, out, _ = cli("identify", probe)
+    assert code == 0 and "would let in alice" in out and "3 people enrolled; door threshold" in out
+    code, out, _ = cli("identify", "--json", stranger, probe)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 1                                    # the stranger's photograph lets nobody in
+    assert lines[0]["faces"][0]["granted"] is False and lines[0]["faces"][0]["decision"] == "unknown"
+    assert lines[1]["faces"][0]["user"] == "alice" and lines[1]["faces"][0]["ranking"][0]["user"] == "alice"
+    assert lines[1]["threshold"] == lines[0]["threshold"] and "security level" in lines[1]["threshold_source"]

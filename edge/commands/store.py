@@ -72,9 +72,12 @@ def register(sub) -> None:
     _password_options(p)
     p.set_defaults(func=cmd_user_password)
 
-    p = sub.add_parser("enroll", help="add face templates for a user from photographs")
-    p.add_argument("user", help="username, e-mail address or id")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("enroll", help="add face templates for a user from photographs, or many users from a folder",
+                       description="edge-face enroll USER IMAGE...  or  edge-face enroll --folder DIR (one sub-folder "
+                                   "per person, named after the user; missing users are created as active members)")
+    p.add_argument("user", nargs="?", help="username, e-mail address or id")
+    p.add_argument("images", nargs="*", metavar="IMAGE")
+    p.add_argument("--folder", metavar="DIR", help="enrol every sub-folder of DIR as the user of that name")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("log", help="show the access log")
@@ -318,6 +321,13 @@ def cmd_user_password(args) -> int:
 # ------------------------------------------------------------------ enroll
 
 def cmd_enroll(args) -> int:
+    if args.folder:
+        if args.user or args.images:
+            raise StoreInputError("give either --folder DIR or a user and photographs, not both")
+        return _enroll_folder(args)
+    if not args.user or not args.images:
+        raise StoreInputError("give a user and at least one photograph (edge-face enroll USER IMAGE...), "
+                              "or --folder DIR")
     cfg, store, access_log = _open(args)
     user = store.user(args.user)
     from ..recognition import FaceEngine, load_image
@@ -347,6 +357,38 @@ def cmd_enroll(args) -> int:
         return 1
     print(f"{user.username}: {accepted} of {len(args.images)} photograph(s) enrolled")
     return 0
+
+
+def _enroll_folder(args) -> int:
+    from ..decision import door_policy
+    from ..enrol_folder import enrol_folder, person_folders
+    from ..recognition import FaceEngine
+
+    person_folders(args.folder)                      # a wrong folder fails before the key is asked for
+    cfg, store, access_log = _open(args)
+    engine = FaceEngine.from_config(cfg)
+    try:
+        people = len(set(store.gallery(engine.model_id).user_ids))
+        policy, _ = door_policy(cfg.decision, store.settings, security=engine.security,
+                                model_threshold=engine.threshold, people=people)
+        report = enrol_folder(store, engine, args.folder, threshold=policy.threshold)
+    finally:
+        engine.close()
+    for name in report.created:
+        _audit(access_log, "user_changed", name, action="added", role="member", status="active")
+    for name, count in report.enrolled.items():
+        _audit(access_log, "enrol", name, accepted=count)
+        print(f"{name}: {count} photograph(s) enrolled{' (new user)' if name in report.created else ''}")
+    for path, other, score in report.lookalikes:
+        print(f"warning: {path} looks like {other} (similarity {score:.3f}): the door could mistake one for the "
+              "other; check that these are different people")
+    if report.skipped:
+        print(f"skipped {len(report.skipped)}:")
+        for path, reason in report.skipped:
+            print(f"  {path}: {reason}")
+    print(f"{report.templates} template(s) for {len(report.enrolled)} user(s); {len(report.created)} user(s) "
+          f"created; {len(report.skipped)} skipped")
+    return 0 if report.enrolled else 1
 
 
 # ------------------------------------------------------------------ log
