@@ -69,3 +69,23 @@ def test_a_folder_without_person_folders_is_refused(tmp_path, store, engine):
     (tmp_path / "flat").mkdir()
     with pytest.raises(FolderError, match="sub-folder"):
         enrol_folder(store, engine, tmp_path / "flat", threshold=0.7)
+
+
+def test_camera_style_enrolment_keeps_the_most_different_frames_and_warns_of_lookalikes(store, engine, faces_dir):
+    """Many frames in, a few different ones kept; a face like another enrolled person carries a warning."""
+    from edge.enrolment import enrol
+    from edge.recognition import load_image
+
+    photos = sorted((faces_dir / "deepface_unit" / "id01").glob("*.jpg"))
+    frames = [(p.name, load_image(p)) for p in photos[:6]]
+    frames += [(f"{photos[0].name} again", load_image(photos[0]))]             # a repeated frame
+    alice = store.add_user(username="alice", status="active")
+    results = enrol(store, engine, alice.id, frames, source="camera", choose=3)
+    kept = [r for r in results if r.ok]
+    assert len(kept) == 3 and len(store.get_user(alice.id).templates) == 3
+    reasons = " ".join(" ".join(r.reasons) for r in results if not r.ok)
+    assert "near-duplicate" in reasons and "most different frames were kept" in reasons
+    twin = store.add_user(username="alias", status="active")
+    again = enrol(store, engine, twin.id, [(photos[6].name, load_image(photos[6]))], source="upload",
+                  lookalike_threshold=0.6)
+    assert again[0].ok and "looks like alice" in again[0].warnings[0]

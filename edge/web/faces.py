@@ -28,6 +28,7 @@ class Verdict:
     quality: float | None = None
     decoded: bool = True          # False: the file was not a photograph we can read
     pending: str | None = None    # stored, but waits for an administrator's approval (why)
+    warnings: list[str] = field(default_factory=list)
 
 
 def crop_data_uri(crop: np.ndarray | None, side: int = 160) -> str:
@@ -51,18 +52,19 @@ def decode_upload(upload) -> np.ndarray:
         raise ImageError(f"not a photograph we can read: {exc}") from None
 
 
-def enrol_images(web, user, named_images, source: str) -> list[Verdict]:
+def enrol_images(web, user, named_images, source: str, choose: int | None = None) -> list[Verdict]:
     """The shared enrolment (:func:`edge.enrolment.enrol`, also used by ``edge-face enroll``), as verdicts.
 
     An administrator's enrolment is used at once; a member's own is reviewed against the door's threshold
-    (:func:`edge.enrolment.review`)."""
-    review_threshold = None
-    if not web.is_admin():
-        review_threshold = Policy.from_settings(web.cfg.decision, web.store.settings,
-                                                model_threshold=web.engine.threshold).threshold
-    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded, r.pending)
-            for r in enrol(web.store, web.engine, user.id, named_images, source=source,
-                           review_threshold=review_threshold)]
+    (:func:`edge.enrolment.review`). Faces that look like another enrolled person at that threshold carry a
+    warning."""
+    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
+    policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
+                                  model_threshold=web.engine.threshold, people=len(rank))
+    review_threshold = None if web.is_admin() else policy.threshold
+    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded, r.pending, r.warnings)
+            for r in enrol(web.store, web.engine, user.id, named_images, source=source, choose=choose,
+                           review_threshold=review_threshold, lookalike_threshold=policy.threshold)]
 
 
 def enrol_uploads(web, user, uploads, source: str = "upload") -> list[Verdict]:

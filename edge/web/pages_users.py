@@ -17,8 +17,9 @@ from .faces import MAX_PHOTOS, Verdict, enrol_images, enrol_uploads
 
 logger = logging.getLogger(__name__)
 
-CAMERA_FRAMES = 5
+CAMERA_FRAMES = 15       # over CAMERA_SECONDS while the person turns their head a little ...
 CAMERA_SECONDS = 3.0
+CAMERA_KEEP = 4          # ... of which the most different good frames become templates
 
 
 app = bottle.Bottle()
@@ -201,7 +202,7 @@ def enrol_camera(user_id):
     if not frames:
         raise HTTPError(503, "The camera did not deliver any frame; check it on the dashboard.")
     named = [(f"camera frame {i + 1}", frame) for i, frame in enumerate(frames)]
-    return results(user, enrol_images(web, user, named, "camera"), "camera")
+    return results(user, enrol_images(web, user, named, "camera", choose=CAMERA_KEEP), "camera")
 
 
 def user_actions(u, me) -> list[tuple[str, str]]:

@@ -13,6 +13,9 @@
       waits for an administrator: {{v.pending}}
       % elif v.ok:
       accepted{{' (quality %.2f)' % v.quality if v.quality is not None else ''}}
+      % for w in v.warnings:
+      <span class="warning">warning: {{w}}</span>
+      % end
       % else:
       rejected: {{'; '.join(v.reasons)}}
       % end
@@ -33,7 +36,8 @@
 <section class="card">
   <h2>Use the door camera</h2>
   % if camera:
-  <p class="muted">Stand in front of the camera; a few frames are taken over about three seconds.</p>
+  <p class="muted">Stand in front of the camera and turn your head a little left, right, up and down: frames are
+  taken over about three seconds and the most different good ones are kept.</p>
   <form method="post" action="/users/{{target.id}}/enrol/camera">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
     <button type="submit">Capture from the camera</button>
