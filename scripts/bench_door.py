@@ -40,11 +40,12 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import bench_faces  # noqa: E402
 from bench_faces import FACES, LIVENESS, Shots  # noqa: E402
+from edge.config import DecisionConfig  # noqa: E402
 from edge.decision import Candidate, Decider, Policy  # noqa: E402
 from edge.recognition import models as model_files  # noqa: E402
 from edge.recognition.match import Ranker  # noqa: E402
 from edge.recognition.security import Security, door_threshold  # noqa: E402
-from edge.recognition.track import TrackOptions, Tracker, frame_weight  # noqa: E402
+from edge.recognition.track import TrackOptions, Tracker, frame_weight, match_track  # noqa: E402
 
 FPS = 10.0          # frames the door processes per second
 VARIANTS = 4
@@ -185,11 +186,25 @@ class DoorScores:
     lens: np.ndarray
     agreeing: np.ndarray
 
-    def grants(self, *, threshold: float, margin: float, min_frames: int, agree: int):
-        """(granted gallery row or -1, frame index or -1) per attempt."""
-        ok = (self.s1 >= threshold) & (self.s1 - self.s2 >= margin) & (self.lens >= min_frames)
+    def grants(self, *, threshold: float, margin: float, min_frames: int = 1, agree: int = 0, k: int = 1,
+               n: int = 1):
+        """(granted gallery row or -1, frame index or -1) per attempt. ``k``/``n``: the Decider's vote, k of the
+        last n frames of the same track voting for the same person (the window is longer than an attempt)."""
+        vote = (self.s1 >= threshold) & (self.s1 - self.s2 >= margin) & (self.lens >= min_frames)
         if agree:
-            ok &= self.agreeing >= agree
+            vote &= self.agreeing >= agree
+        ok = vote
+        if k > 1:
+            ok = np.zeros_like(vote)
+            F = vote.shape[1]
+            track_start = np.zeros_like(self.lens)
+            for f in range(F):
+                count = np.zeros(vote.shape[0], int)
+                for g in range(max(0, f - n + 1), f + 1):
+                    same = (self.lens[:, f] - self.lens[:, g] == f - g) & (self.best[:, g] == self.best[:, f])
+                    count += vote[:, g] & same
+                ok[:, f] = vote[:, f] & (count >= k)
+            del track_start
         first = np.where(ok.any(axis=1), ok.argmax(axis=1), -1)
         who = np.where(first >= 0, self.best[np.arange(len(first)), np.maximum(first, 0)], -1)
         return who, first
@@ -218,9 +233,21 @@ def door_scores(series: list[TrackSeries], frame_embs: list[np.ndarray], gallery
     return DoorScores(best, s1, s2, lens, agreeing)
 
 
-def new_door_batch(series, frame_embs, gallery, *, threshold, margin, min_frames, agree, cohort=0):
-    return door_scores(series, frame_embs, gallery, cohort=cohort).grants(
-        threshold=threshold, margin=margin, min_frames=min_frames, agree=agree)
+def new_door_batch(series, frame_embs, gallery, *, threshold, margin, k, n, cohort=0):
+    return door_scores(series, frame_embs, gallery, cohort=cohort).grants(threshold=threshold, margin=margin, k=k, n=n)
+
+
+def new_door_decider(attempt: Attempt, s: TrackSeries, rank: Ranker, policy: Policy) -> str | None:
+    """The new door exactly as edge.doorloop runs it: track candidates through the real Decider (a check of
+    the vectorised version)."""
+    d = Decider(policy)
+    for i, emb in enumerate(s.track_embeddings):
+        top = rank(emb, top=2)
+        c = Candidate(user_id=top[0][0], score=top[0][1], runner_up=top[1][1] if len(top) > 1 else -1.0,
+                      embedding=emb, track_id=int(s.track_ids[i]))
+        if d.observe(c, i / FPS).opens:
+            return top[0][0]
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -299,9 +326,9 @@ def main() -> int:
           f"threshold {level_thr:.3f} (expected single-photograph grant share {security.granted_share(level_thr):.1%})"
           f"; {args.frames} frames per attempt at {FPS:g} fps\n")
 
-    def run_new(idx, thr, margin=0.0, min_frames=2, agree=0, cohort=0, gal=gallery, gnames=names):
+    def run_new(idx, thr, margin, k, n, cohort=0, gal=gallery, gnames=names):
         who, first = new_door_batch([series[i] for i in idx], [frame_embs[i] for i in idx], gal,
-                                    threshold=thr, margin=margin, min_frames=min_frames, agree=agree, cohort=cohort)
+                                    threshold=thr, margin=margin, k=k, n=n, cohort=cohort)
         return [gnames[w] if w >= 0 else None for w in who], first
 
     header = (f"| door | threshold | two-photograph attempts granted | wrong person | strangers let in "
@@ -317,15 +344,23 @@ def main() -> int:
             share, wrong, strangers, held = tally([attempts[i] for i in idx], granted, names, held_out)
             cells.append((share, wrong, strangers, held, len([i for i in idx if not attempts[i].person])))
         rows.append(("main (3 of 5, margin 0.10)", thr, cells))
-    new_margin, new_min, new_agree = 0.05, 2, 0
+    defaults = DecisionConfig()                      # the door's configured margin and k of n
+    new_margin, new_k, new_n = defaults.margin, defaults.frames_required, defaults.frames_considered
     for label, thr in ((f"new, security {args.far:g}", level_thr), ("new", 0.75), ("new", engine.threshold)):
         cells = []
         for kind in ("two", "one"):
             idx = groups[kind]
-            granted, _ = run_new(idx, thr, new_margin, new_min, new_agree)
+            granted, _ = run_new(idx, thr, new_margin, new_k, new_n)
             share, wrong, strangers, held = tally([attempts[i] for i in idx], granted, names, held_out)
             cells.append((share, wrong, strangers, held, len([i for i in idx if not attempts[i].person])))
         rows.append((label, thr, cells))
+    check = groups["two"][::7]
+    policy = Policy(threshold=level_thr, margin=new_margin, frames_required=new_k, frames_considered=new_n,
+                    cooldown_seconds=0, lockout_after=1000, lockout_seconds=0)
+    real = [new_door_decider(attempts[i], series[i], rank, policy) for i in check]
+    fast, _ = run_new(check, level_thr, new_margin, new_k, new_n)
+    print(f"(check: the real Decider and the vectorised door agree on {sum(a == b for a, b in zip(real, fast))} "
+          f"of {len(check)} attempts)")
     for label, thr, cells in rows:
         (s2, w2, st2, h2, n2), (s1, w1, st1, h1, n1) = cells
         print(f"| {label} | {thr:.3f} | {s2:.1%} | {len(w2)} | {len(st2)} of {n2} ({h2} held out) "
@@ -354,7 +389,7 @@ def main() -> int:
     for _ in range(draws):
         drawn = list(rng.choice(candidates, size=10, replace=False))
         rows_g = np.stack([gallery[names.index(u)] for u in drawn])
-        granted, _ = run_new(idx2, thr10, new_margin, new_min, new_agree, gal=rows_g, gnames=drawn)
+        granted, _ = run_new(idx2, thr10, new_margin, new_k, new_n, gal=rows_g, gnames=drawn)
         for i, who in zip(idx2, granted):
             a = attempts[i]
             if a.person in drawn:
@@ -370,7 +405,7 @@ def main() -> int:
           f"(rate {strangers / max(n_strangers, 1):.1e}; configured {args.far:g})")
 
     if not (args.quick or args.no_video):
-        video(engine, templates, security, args.far, options, new_margin, new_min)
+        video(engine, templates, security, args.far, options, new_margin, new_k, new_n)
     engine.close()
     return 0
 
@@ -380,8 +415,9 @@ def sweep(attempts, groups, series, frame_embs, gallery, names, held_out, securi
     Compared at equal stranger safety: the grant share at the lowest threshold that lets no stranger in."""
     print("\nsweep (all attempts; wrong-person grants count as strangers):")
     idx_all = groups["two"] + groups["one"]
-    variants = [dict(margin=m, min_frames=k, agree=a, cohort=0) for m in (0.0, 0.1) for k in (1, 3) for a in (0, 2)]
-    variants += [dict(margin=0.05, min_frames=2, agree=0, cohort=c) for c in (0, 3, 10)]
+    variants = [dict(margin=m, k=k, n=n, agree=a, cohort=0) for m in (0.0, 0.1) for k, n in ((1, 1), (3, 5))
+                for a in (0, 2)]
+    variants += [dict(margin=0.1, k=3, n=5, agree=0, cohort=c) for c in (3, 10)]
     cache = {}
     base = door_scores([series[i] for i in idx_all], [frame_embs[i] for i in idx_all], gallery)
     top = base.s1.max(axis=1)
@@ -413,11 +449,10 @@ def sweep(attempts, groups, series, frame_embs, gallery, names, held_out, securi
     SECOND_FACES.clear()
 
 
-def video(engine, templates, security, far, options, margin, min_frames):
-    """Each clip: enrol 3 frames from its first 40%, then replay from 50% as a visit; time to the grant."""
-    from edge.recognition.match import Ranker
-
-    print("\nthe door on video (enrolled among all LFW people; face appears at the start of the second half):")
+def video(engine, templates, security, far, options, margin, k, n):
+    """Each clip: enrol 3 frames from its first 40%, then replay from 50% as a visit through the door's own
+    track candidates and Decider; the time from the face's first frame to the grant."""
+    print("\nthe door on video (enrolled among all LFW people; the visit starts in the middle of the clip):")
     times = []
     for clip in sorted((LIVENESS / "clips").glob("*.mp4")):
         shots, fps = bench_faces.clip_shots(engine, clip)
@@ -429,35 +464,34 @@ def video(engine, templates, security, far, options, margin, min_frames):
         pick = enrol_rows[np.linspace(0, len(enrol_rows) - 1, ENROL).astype(int)]
         gal = dict(templates)
         gal["clip"] = shots.embeddings[pick]
-        user_ids = [u for u in gal for _ in range(len(gal[u]))]
-        rank = Ranker(user_ids, np.concatenate([gal[u] for u in gal]))
+        rank = Ranker([u for u in gal for _ in range(len(gal[u]))], np.concatenate([gal[u] for u in gal]))
         thr = door_threshold(security, far_per_attempt=far, people=len(gal))
-        start = 0.5 * n_total
+        policy = Policy(threshold=thr, margin=margin, frames_required=k, frames_considered=n)
+        start = int(0.5 * n_total)
         step = max(1, int(round(fps / FPS)))           # the door processes FPS frames a second
-        visit = [r for r in np.flatnonzero(shots.frames >= start) if (shots.frames[r] - int(start)) % step == 0]
-        tracker = Tracker(options)
-        granted_at = None
-        from edge.recognition.track import match_track
+        visit = [r for r in np.flatnonzero(shots.frames >= start) if (shots.frames[r] - start) % step == 0]
+        tracker, decider = Tracker(options), Decider(policy)
+        granted_at, who = None, None
         for r in visit:
             q = shots.quality[r]
             t = (shots.frames[r] - start) / fps
             track = tracker.observe(shots.boxes[r], shots.embeddings[r], t,
-                                    weight=frame_weight(score=q[0], size=q[1], sharpness=q[2], brightness=q[3]))
+                                    weight=frame_weight(score=q[0], size=q[1], sharpness=q[2], brightness=q[3]),
+                                    label=rank(shots.embeddings[r], top=1)[0][0])
             m = match_track(track, rank)
-            if m.user_id == "clip" and m.score >= thr and m.margin >= margin and m.frames >= min_frames:
-                granted_at = t
-                break
-            if m.user_id not in (None, "clip") and m.score >= thr:
-                print(f"  {clip.name}: granted as {m.user_id}!")
+            c = Candidate(user_id=m.user_id, score=m.score, runner_up=m.runner_up, embedding=track.embedding(),
+                          track_id=track.id)
+            if decider.observe(c, t).opens:
+                granted_at, who = t, m.user_id
                 break
         first_face = (shots.frames[visit[0]] - start) / fps if visit else float("nan")
-        if granted_at is None:
-            print(f"  {clip.name}: not granted (threshold {thr:.3f})")
+        if granted_at is None or who != "clip":
+            print(f"  {clip.name}: {'granted as ' + who if who else 'not granted'} (threshold {thr:.3f})")
             times.append(float("inf"))
         else:
             times.append(granted_at - first_face)
             print(f"  {clip.name}: granted {granted_at - first_face:.2f} s after the face appeared "
-                  f"(threshold {thr:.3f}, {fps:g} fps clip, door at {FPS:g} fps)")
+                  f"(threshold {thr:.3f}, {fps:g} fps clip, door at {FPS:g} fps, {k} of {n} frames)")
     if times:
         print(f"  granted within 1 s: {sum(t <= 1.0 for t in times)} of {len(times)} clips")
 
