@@ -63,7 +63,8 @@ def summary(cfg: _config.Config) -> list[tuple[str, str]]:
     pins = ", ".join(f"{label} {getattr(door, key)}" for key, label in _config.PIN_NAMES
                      if getattr(door, key) is not None)
     relay = "active high" if door.relay_active_high else "active low"
-    threshold = "manifest default" if dec.threshold is None else f"{dec.threshold:g}"
+    threshold = (f"from the security level (1 stranger in {dec.security_level:,} attempts)" if dec.threshold is None
+                 else f"{dec.threshold:g} (overrides the security level)")
     key = {"file": f"file {cfg.key_file}", "credential": f"systemd credential {store.credential_name}",
            "passphrase": f"passphrase ({store.passphrase_file or 'typed at start'})"}[store.key_source]
     scheme = "https" if web.https else "http"
