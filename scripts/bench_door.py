@@ -415,7 +415,7 @@ def sweep(attempts, groups, series, frame_embs, gallery, names, held_out, securi
     Compared at equal stranger safety: the grant share at the lowest threshold that lets no stranger in."""
     print("\nsweep (all attempts; wrong-person grants count as strangers):")
     idx_all = groups["two"] + groups["one"]
-    variants = [dict(margin=m, k=k, n=n, agree=a, cohort=0) for m in (0.0, 0.1) for k, n in ((1, 1), (3, 5))
+    variants = [dict(margin=m, k=k, n=n, agree=a, cohort=0) for m in (0.0, 0.1) for k, n in ((1, 1), (2, 3), (3, 5))
                 for a in (0, 2)]
     variants += [dict(margin=0.1, k=3, n=5, agree=0, cohort=c) for c in (3, 10)]
     cache = {}

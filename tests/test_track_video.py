@@ -12,7 +12,8 @@ import pytest
 from edge.recognition import load_image
 from edge.recognition.match import Ranker
 from edge.recognition.security import Security, door_threshold
-from edge.recognition.track import Tracker, face_weight, match_track, track_passes
+from edge.decision import Decider, Policy, candidate_from_track
+from edge.recognition.track import Tracker
 
 from conftest import REPO_ROOT, missing
 
@@ -88,8 +89,10 @@ def distractors(engine, faces_dir):
 
 
 def visit(frames, rank, threshold, start):
-    """Replay the frames from ``start`` s on at the door's rate; (granted user, seconds after the face appeared)."""
-    tracker = Tracker()
+    """Replay the frames from ``start`` s on at the door's rate through the door's own track candidates and
+    Decider (configured margin and k of n); (granted user, seconds after the face appeared)."""
+    policy = Policy(threshold=threshold)
+    decider, tracker = Decider(policy), Tracker()
     step = 1.0 / DOOR_FPS
     next_time, first = start, None
     for t, face in frames:
@@ -97,10 +100,9 @@ def visit(frames, rank, threshold, start):
             continue
         next_time = t + step
         first = t if first is None else first
-        track = tracker.observe(face.box, face.embedding, t, weight=face_weight(face), label=rank(face.embedding)[0][0])
-        m = match_track(track, rank)
-        if track_passes(m, threshold=threshold, margin=0.05, min_frames=2):
-            return m.user_id, t - first
+        candidate = candidate_from_track([face], tracker, rank, t, min_face_px=policy.min_face_px)
+        if decider.observe(candidate, t).opens:
+            return candidate.user_id, t - first
     return None, None
 
 
