@@ -43,18 +43,24 @@ class Shots:
         return len(self.embeddings)
 
 
-FINGERPRINT_PHOTOS = ("deepface_unit/id01/img1.jpg", "lfw_view1/Hans_Blix/Hans_Blix_0002.jpg",
-                      "deepface_unit/_extra_not_identity_labeled/couple.jpg")
+# Per photograph set, a few of its photographs: what the engine computes on them keys that set's cache (the
+# LFW crops are small, the deepface originals large: a change of how large images are decoded re-embeds those).
+FINGERPRINT_PHOTOS = {
+    "lfw_view1": ("lfw_view1/Hans_Blix/Hans_Blix_0002.jpg", "lfw_view1/Zhu_Rongji/Zhu_Rongji_0001.jpg"),
+    "deepface_unit": ("deepface_unit/id01/img1.jpg", "deepface_unit/_extra_not_identity_labeled/couple.jpg"),
+}
 _FINGERPRINTS: dict = {}
 
 
-def pipeline_hash(engine) -> str:
-    """What the engine computes on a few fixed photographs (edge.recognition.fingerprint): the cache key."""
+def pipeline_hash(engine, photo_set: str = "lfw_view1") -> str:
+    """What the engine computes on a few fixed photographs of a set (edge.recognition.fingerprint): the key of
+    that set's cache."""
     from edge.recognition.fingerprint import fingerprint
 
-    if id(engine) not in _FINGERPRINTS:
-        _FINGERPRINTS[id(engine)] = fingerprint(engine, [FACES / p for p in FINGERPRINT_PHOTOS])
-    return _FINGERPRINTS[id(engine)]
+    key = (id(engine), photo_set)
+    if key not in _FINGERPRINTS:
+        _FINGERPRINTS[key] = fingerprint(engine, [FACES / p for p in FINGERPRINT_PHOTOS[photo_set]])
+    return _FINGERPRINTS[key]
 
 
 def variants(img: np.ndarray, count: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -132,11 +138,22 @@ def _save(path: Path, shots: dict[str, Shots]) -> None:
 
 
 def photo_shots(engine, paths: list[Path], n_variants: int, *, cached_only: bool = False) -> dict[str, Shots]:
-    """relative path -> :class:`Shots` of its variants (variant 0 is the photograph itself); cached.
-    ``cached_only``: return what the cache holds (a quick look while a first run is still embedding)."""
+    """relative path -> :class:`Shots` of its variants (variant 0 is the photograph itself); cached per set.
+    ``cached_only``: return what the caches hold (a quick look while a first run is still embedding)."""
+    out: dict[str, Shots] = {}
+    by_set: dict[str, list[Path]] = {}
+    for p in paths:
+        by_set.setdefault(p.relative_to(FACES).parts[0], []).append(p)
+    for photo_set, members in by_set.items():
+        cache = CACHE / (f"photos_{photo_set}_{engine.model_id.replace(':', '_')}_"
+                         f"{pipeline_hash(engine, photo_set)}_{n_variants}.npz")
+        out.update(_photo_shots(engine, members, n_variants, cache, cached_only))
+    return out
+
+
+def _photo_shots(engine, paths, n_variants, cache: Path, cached_only: bool) -> dict[str, Shots]:
     from edge.recognition import load_image
 
-    cache = CACHE / f"photos_{engine.model_id.replace(':', '_')}_{pipeline_hash(engine)}_{n_variants}.npz"
     known = _load(cache)
     todo = [] if cached_only else [p for p in paths if str(p.relative_to(FACES)) not in known]
     rng = np.random.default_rng(7)
