@@ -169,3 +169,14 @@ def test_a_template_like_another_enrolled_person_is_reported(lfw):
     new = lfw["Hans_Blix"][5].embedding
     assert lookalikes(new, rank, own_user="newcomer", threshold=0.6)[0][0] == "Hans_Blix"
     assert lookalikes(new, rank, own_user="Hans_Blix", threshold=0.6) == []
+
+
+def test_liveness_starts_a_new_track_when_the_recognition_track_changes():
+    """Someone else stepping into the same place is a new face for liveness too, not only for recognition."""
+    from edge.liveness.stage import LivenessStage
+
+    stage = LivenessStage(mode="passive", window_seconds=2.0, models=None)
+    stage._judge, stage._last_seen, stage._last_box, stage._last_face_track = object(), 0.0, (0, 0, 100, 100), 1
+    assert stage._same_track((2, 0, 100, 100), 0.1, 1)
+    assert not stage._same_track((2, 0, 100, 100), 0.1, 2)
+    assert stage._same_track((2, 0, 100, 100), 0.1, None)        # callers without recognition tracks: boxes only

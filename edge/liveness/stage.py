@@ -50,6 +50,7 @@ class LivenessStage:
         self._started = 0.0
         self._last_seen: float | None = None
         self._last_box: tuple[float, ...] | None = None
+        self._last_face_track: int | None = None     # the recognition track (edge.recognition.track) of the face
         self.verdict = Verdict(state=UNDECIDED, reason="no face yet")
 
     def reset(self) -> None:
@@ -59,11 +60,14 @@ class LivenessStage:
         self._judge = None
         self._last_box = None
         self._last_seen = None
+        self._last_face_track = None
         self.verdict = Verdict(state=UNDECIDED, reason="no face yet")
 
-    def _same_track(self, box, now: float) -> bool:
+    def _same_track(self, box, now: float, face_track=None) -> bool:
         if self._judge is None or self._last_seen is None or now - self._last_seen > self.track_gap:
             return False
+        if face_track is not None and face_track != self._last_face_track:
+            return False           # the recognition track changed: another person's face, even in the same place
         if self._last_box is None:
             return True
         (x0, y0, w0, h0), (x1, y1, w1, h1) = self._last_box, box
@@ -73,13 +77,15 @@ class LivenessStage:
     def observe(self, frame_bgr, face, now: float) -> Verdict:
         """One frame and its nearest face (``None`` if none): the track's verdict after it."""
         if face is not None:
-            if not self._same_track(face.box, now):
+            face_track = getattr(face, "track_id", None)
+            if not self._same_track(face.box, now, face_track):
                 self._judge = LivenessJudge(mode=self.mode, mesh=self.models.mesh, eyes=self.models.eyes,
                                             thresholds=self.thresholds, rng=self.rng)
                 self.track += 1
                 self._started = now
             self._last_seen = now
             self._last_box = tuple(float(v) for v in face.box)
+            self._last_face_track = face_track
         elif self._judge is None or (self._last_seen is not None and now - self._last_seen > self.track_gap):
             self.reset()
             return self.verdict
