@@ -438,6 +438,10 @@ def weakenings(values: Mapping[str, Any], *, model_threshold: float | None) -> l
     if threshold is not None and model_threshold is not None and threshold < model_threshold:
         reasons.append(f"the match threshold {threshold:g} is below the {model_threshold:.3f} this model was "
                        f"calibrated for: look-alikes and strangers get in more easily")
+    level = values.get("security_level")
+    if level is not None and level < DecisionConfig.security_level:
+        reasons.append(f"the security level lets up to 1 stranger in {level:,} attempts in (the default is 1 in "
+                       f"{DecisionConfig.security_level:,}): the door's threshold is lower")
     if values.get("frames_required") == 1:
         reasons.append("one matching frame is enough to open the door: a single lucky frame (or a photograph "
                        "held up for a moment) opens it")

@@ -44,3 +44,12 @@ def test_stricter_settings_need_no_confirmation(tmp_path, engine):
     form["threshold"] = f"{engine.threshold + 0.05:.2f}"
     form.submit(status=303)
     assert "weakened" not in list(log.events(kind="settings_changed"))[-1]
+
+
+def test_a_lower_security_level_is_a_weakening():
+    from edge.config import weakenings
+
+    assert weakenings({"security_level": 100_000}, model_threshold=0.69) == []
+    assert weakenings({"security_level": 10_000_000}, model_threshold=0.69) == []
+    reasons = weakenings({"security_level": 1_000}, model_threshold=0.69)
+    assert len(reasons) == 1 and "1 stranger in 1,000 attempts" in reasons[0]
