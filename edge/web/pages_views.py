@@ -13,7 +13,7 @@ import time
 import bottle
 from bottle import HTTPError, HTTPResponse, request, response
 
-from ..decision import Policy
+from ..decision import Policy, door_policy
 from ..eventfaces import valid_name
 from ..liveview import CONTENT_TYPE, placeholder_jpeg
 from .charts import DEFAULT_PERIOD, PERIODS, chart_page
@@ -118,8 +118,12 @@ def charts():
         days = DEFAULT_PERIOD
     if days not in PERIODS:
         days = DEFAULT_PERIOD
-    model_threshold = web.engine.threshold if web.engine is not None else 0.8
-    policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=model_threshold)
+    if web.engine is not None:     # the door's threshold: its security level for the people enrolled now
+        people = len(set(web.store.gallery(web.engine.model_id).user_ids))
+        policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
+                                      model_threshold=web.engine.threshold, people=people)
+    else:
+        policy = Policy.from_settings(web.cfg.decision, web.store.settings, model_threshold=0.8)
     what_if = round(_number("threshold", round(policy.threshold - 0.05, 2), -1.0, 1.0), 3)
     events = web.index.refresh()
     page = chart_page(events, now=time.time(), days=days, threshold=policy.threshold, margin=policy.margin,
