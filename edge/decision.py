@@ -147,7 +147,7 @@ def door_policy(decision_cfg: DecisionConfig, settings: Mapping[str, Any] | None
                 model_threshold: float, people: int) -> tuple[Policy, str]:
     """The door's policy and, in words, where its threshold comes from: the administrator's explicit
     threshold, else the one the security level (at most 1 stranger in ``security_level`` attempts) gives for
-    ``people`` enrolled, else the model's per-comparison threshold (a manifest without calibration)."""
+    ``people`` enrolled, else the earlier default 0.80 (a manifest without calibration)."""
     override = (settings or {}).get("threshold", decision_cfg.threshold)
     level = (settings or {}).get("security_level") or decision_cfg.security_level
     threshold, source = effective_threshold(override=override, far_per_attempt=1.0 / level, security=security,

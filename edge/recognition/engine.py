@@ -103,9 +103,9 @@ class FaceEngine:
             except ValueError as exc:
                 log.warning("%s: %s", model, exc)
         else:
-            log.warning("%s: the manifest has no security calibration; the door uses the per-comparison "
-                        "threshold %.3f unless a threshold is set (rebuild with `edge-face models build`)",
-                        model, self.threshold)
+            log.warning("%s: the manifest has no security calibration, so the security level cannot be applied; "
+                        "the door uses its earlier default threshold unless one is set (rebuild the models with "
+                        "`edge-face models build`)", model)
         self.flip_average = bool(flip_average)
         self.detect_max_side = int(detect_max_side)
         self.min_face_px = float(min_face_px)
