@@ -3,6 +3,8 @@
 #
 #   sudo scripts/install.sh                   install or update, enable and start the service, run the doctor
 #   sudo scripts/install.sh --credential      keep the database key in a systemd credential (/etc/credstore)
+#   sudo scripts/install.sh --no-camera-stack install without picamera2/libcamera, e.g. on plain Debian where the
+#                                             Raspberry Pi archive is absent (USB camera or folder instead)
 #   sudo scripts/install.sh --models DIR      copy models built elsewhere (manifest.json + files), e.g. after
 #                                             rsync -a models/ pi@door.local:edge-face-models/   (on the PC)
 #   sudo scripts/install.sh --uninstall       remove the service and the program; keep configuration and data
@@ -36,10 +38,11 @@ START=1
 COPY_MODELS=1
 MODELS_FROM=""
 WANT_CREDENTIAL=0
+CAMERA_STACK=1
 ACTION=install
 
 usage() {
-    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 say() { printf '%s: %s\n' "$APP" "$*"; }
@@ -55,6 +58,7 @@ while [ $# -gt 0 ]; do
         --models) [ $# -ge 2 ] || die "--models needs a directory"; MODELS_FROM="$2"; shift ;;
         --models=*) MODELS_FROM="${1#--models=}" ;;
         --credential) WANT_CREDENTIAL=1 ;;
+        --no-camera-stack) CAMERA_STACK=0 ;;
         --uninstall) ACTION=uninstall ;;
         --purge) ACTION=purge ;;
         -h|--help) usage; exit 0 ;;
@@ -161,15 +165,26 @@ write_constraints() {
 
 apt_install() {
     local packages=(python3 python3-venv python3-pip python3-numpy ca-certificates)
+    local camera_stack=(python3-picamera2 python3-libcamera)
     system apt-get update -q
-    # Pi OS packages: absent on plain Debian (a PC), where the service can still use a USB camera.
-    for extra in python3-picamera2 python3-libcamera python3-lgpio; do
-        if [ -n "$ROOT" ] || apt-cache show "$extra" >/dev/null 2>&1; then
-            packages+=("$extra")
-        else
-            say "warning: $extra is not available from apt here (not Raspberry Pi OS?)"
-        fi
-    done
+    # The Pi camera stack comes from the Raspberry Pi archive (archive.raspberrypi.com), which Raspberry Pi OS
+    # configures and plain Debian does not have. Without it there is no picamera2: refuse rather than install a
+    # door that cannot see, unless asked to go on (a USB camera through OpenCV, or a folder of images).
+    if [ "$CAMERA_STACK" = 0 ]; then
+        say "skipped (--no-camera-stack): ${camera_stack[*]} from the Raspberry Pi archive; use camera.source = opencv or folder"
+    elif [ -n "$ROOT" ] || apt-cache show "${camera_stack[0]}" >/dev/null 2>&1; then
+        packages+=("${camera_stack[@]}")
+    else
+        die "${camera_stack[*]} are not available from apt: the Raspberry Pi archive (archive.raspberrypi.com) is \
+not configured here. On Raspberry Pi OS run 'sudo apt update' and try again; on plain Debian (a PC, an emulated \
+root) run again with --no-camera-stack to install without the Pi camera (USB camera or folder of images)"
+    fi
+    # lgpio drives the pins on a Pi 5 (and on a Pi 4 from Bookworm on); gpiozero falls back to others without it.
+    if [ -n "$ROOT" ] || apt-cache show python3-lgpio >/dev/null 2>&1; then
+        packages+=(python3-lgpio)
+    else
+        say "warning: python3-lgpio is not available from apt here (not Raspberry Pi OS?): GPIO needs another pin factory"
+    fi
     system env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${packages[@]}"
 }
 

@@ -58,11 +58,12 @@ def write_os_release(root: Path, codename: str) -> None:
     (root / "etc" / "os-release").write_text(f'ID=debian\nVERSION_CODENAME={codename}\n')
 
 
-def test_shellcheck_passes():
+@pytest.mark.parametrize("script", [SCRIPT, REPO_ROOT / "scripts" / "pi-check.sh"], ids=lambda p: p.name)
+def test_shellcheck_passes(script):
     tool = shutil.which("shellcheck")
     if not tool:
         missing("shellcheck not installed (apt-get install shellcheck)")
-    done = subprocess.run([tool, "--severity=style", str(SCRIPT)], capture_output=True, text=True)
+    done = subprocess.run([tool, "--severity=style", str(script)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
 
@@ -148,6 +149,31 @@ def test_release_decides_the_dependency_pins(tmp_path):
     # Bookworm's apt numpy is 1.x: numpy 2 in the venv would break apt's picamera2.
     assert "numpy<2" in pins_bookworm and "opencv-python-headless>=4.8,<4.11" in pins_bookworm
     assert "numpy<2" not in pins_trixie and "opencv-python-headless>=4.8" in pins_trixie
+
+
+def test_camera_stack_is_installed_by_default(tmp_path):
+    done = install(tmp_path / "root", "--no-models")
+    apt_line = next(line for line in done.stdout.splitlines() if "apt-get install" in line)
+    assert "python3-picamera2" in apt_line and "python3-libcamera" in apt_line
+    assert "--no-camera-stack" not in done.stdout
+
+
+def test_no_camera_stack_leaves_picamera2_out_and_says_so(tmp_path):
+    """Plain Debian (a PC, the emulated root of scripts/pi-check.sh) has no Raspberry Pi archive."""
+    done = install(tmp_path / "root", "--no-models", "--no-camera-stack")
+    apt_line = next(line for line in done.stdout.splitlines() if "apt-get install" in line)
+    assert "picamera2" not in apt_line and "libcamera" not in apt_line
+    assert "python3-numpy" in apt_line and "python3-venv" in apt_line
+    assert "skipped (--no-camera-stack): python3-picamera2 python3-libcamera" in done.stdout
+    assert "camera.source = opencv or folder" in done.stdout
+
+
+def test_help_names_every_option():
+    done = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    for option in ("--credential", "--no-camera-stack", "--models DIR", "--uninstall", "--purge", "--root DIR"):
+        assert option in done.stdout, option
+    assert done.stdout.rstrip().endswith("modes and owners are re-applied."), "the usage text is cut short"
 
 
 def make_models(folder: Path) -> Path:
