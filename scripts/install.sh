@@ -226,15 +226,16 @@ install_venv() {
     # Dependencies from the package's own metadata (setup.cfg), without test extras.
     requirements="$("$venv/bin/python" -c 'import importlib.metadata as m
 print("\n".join(r for r in m.requires("edge-face") or [] if "extra ==" not in r))')"
-    grep -v '^ai-edge-litert' <<<"$requirements" | "${pip[@]}" install -c "$venv/constraints.txt" -r /dev/stdin ||
-        die "pip could not install the dependencies with the pins in $VENV/constraints.txt"
-    # The TFLite runtime last: ai-edge-litert if it installs and imports with this numpy, else tflite-runtime.
-    if "${pip[@]}" install -c "$venv/constraints.txt" "$(grep '^ai-edge-litert' <<<"$requirements" ||
-            echo ai-edge-litert)" && "$venv/bin/python" -c 'from ai_edge_litert.interpreter import Interpreter'; then
+    # All of them in one go (pip resolves them together); the TFLite runtime is ai-edge-litert if it installs and
+    # imports with this numpy, else the rest without it and tflite-runtime.
+    if "${pip[@]}" install -c "$venv/constraints.txt" -r /dev/stdin <<<"$requirements" &&
+            "$venv/bin/python" -c 'from ai_edge_litert.interpreter import Interpreter'; then
         say "TFLite runtime: ai-edge-litert"
     else
         say "ai-edge-litert does not work with numpy ${system_numpy:-?} here: installing tflite-runtime instead"
         "${pip[@]}" uninstall -y ai-edge-litert >/dev/null 2>&1 || true
+        grep -v '^ai-edge-litert' <<<"$requirements" | "${pip[@]}" install -c "$venv/constraints.txt" -r /dev/stdin ||
+            die "pip could not install the dependencies with the pins in $VENV/constraints.txt"
         "${pip[@]}" install -c "$venv/constraints.txt" "tflite-runtime>=2.14" ||
             die "neither ai-edge-litert nor tflite-runtime can be installed for this Python and numpy"
     fi

@@ -36,9 +36,12 @@ class Detection:
 def create_detector(model_path: str | Path, *, score_threshold: float = 0.8, nms_threshold: float = 0.3,
                     top_k: int = 5000) -> cv2.FaceDetectorYN:
     """A YuNet detector from its ONNX file; a ModelError if OpenCV cannot load it."""
-    previous = cv2.utils.logging.getLogLevel()
     # OpenCV 5 warns on every load that its new graph engine ignores target selection: noise on the console.
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    # OpenCV 4 (Bookworm keeps opencv-python-headless < 4.11) neither warns nor has cv2.utils.logging.
+    opencv_logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    previous = opencv_logging.getLogLevel() if opencv_logging else None
+    if opencv_logging:
+        opencv_logging.setLogLevel(opencv_logging.LOG_LEVEL_ERROR)
     try:
         return cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), float(score_threshold),
                                          float(nms_threshold), int(top_k))
@@ -46,7 +49,8 @@ def create_detector(model_path: str | Path, *, score_threshold: float = 0.8, nms
         raise ModelError(f"{model_path}: OpenCV cannot load the face detector ({_first_line(exc)}); "
                          f"run `edge-face models build` to restore it") from None
     finally:
-        cv2.utils.logging.setLogLevel(previous)
+        if opencv_logging:
+            opencv_logging.setLogLevel(previous)
 
 
 # YuNet scores a face that fills a large photograph (over ~500 px) low; such photographs get a second look at
