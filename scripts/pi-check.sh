@@ -28,7 +28,10 @@ REBUILD=0
 STAGE=host
 MIRROR="${PI_CHECK_MIRROR:-http://deb.debian.org/debian}"
 # Bumped whenever the base root's recipe changes, so that an old cached root is rebuilt.
-BASE_RECIPE="pi-check base 1: debootstrap minbase + systemd; policy-rc.d; apt non-interactive"
+# The base holds what Raspberry Pi OS Lite ships and install.sh relies on: systemd, python3, apt's numpy (a
+# picamera2 dependency on Pi OS) and ca-certificates; install.sh's apt-get installs the rest (venv, pip).
+BASE_PACKAGES=systemd,python3,python3-numpy,ca-certificates
+BASE_RECIPE="pi-check base 2: debootstrap minbase + $BASE_PACKAGES; policy-rc.d; apt non-interactive"
 # Recognition tests run under emulation (one invoke is about 2 s there; the whole suite would take hours).
 PI_TESTS=(
     tests/test_recognition_match.py
@@ -146,7 +149,8 @@ base_is_usable() {
     copy_interpreter "$BASE"
     # shellcheck disable=SC2016  # expanded inside the root
     chroot "$BASE" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c \
-        '[ "$(uname -m)" = aarch64 ] && dpkg --audit >/dev/null && systemd-analyze --version >/dev/null' \
+        '[ "$(uname -m)" = aarch64 ] && dpkg --audit >/dev/null && systemd-analyze --version >/dev/null &&
+         python3 -c "import numpy"' \
         </dev/null >/dev/null 2>&1
 }
 
@@ -155,7 +159,7 @@ build_base() {
     started="$(now)"
     remove_tree "$new"
     say "building the $SUITE arm64 root in $BASE (debootstrap under emulation, a few minutes)"
-    debootstrap --arch=arm64 --variant=minbase --include=systemd "$SUITE" "$new" "$MIRROR" \
+    debootstrap --arch=arm64 --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$new" "$MIRROR" \
         >"$LOGS/debootstrap.log" 2>&1 || fail "debootstrap $SUITE arm64 failed (log: $LOGS/debootstrap.log)"
     # Nothing installed in the root may start a service: it would run on this machine's kernel.
     printf '#!/bin/sh\n# pi-check: never start services inside the emulated root.\nexit 101\n' \
@@ -276,6 +280,17 @@ run_install() {
     figure "install.sh (apt, user, venv from PyPI, config, key, database, models, unit, doctor): $(( $(now) - started )) s"
 }
 
+refuses_without_pi_archive() {
+    # Plain Debian has no Raspberry Pi archive: without --no-camera-stack the installer must stop and say so.
+    local status=0
+    in_root bash "$IN_SRC/scripts/install.sh" --no-start --models "$IN_MODELS" >"$ROOT$IN_WORK/refusal.txt" 2>&1 ||
+        status=$?
+    tail -1 "$ROOT$IN_WORK/refusal.txt"
+    [ "$status" = 1 ] || { echo "install.sh exited $status instead of refusing"; return 1; }
+    grep -q "Raspberry Pi archive.*not configured.*--no-camera-stack" "$ROOT$IN_WORK/refusal.txt" ||
+        { echo "install.sh did not name the missing archive and --no-camera-stack"; return 1; }
+}
+
 check_doctor() {
     # The checks that must pass in the root. Camera and GPIO cannot (no camera, not a Pi), the service is not
     # started, the clock cannot ask timedatectl without systemd running, and the web port is this machine's.
@@ -370,6 +385,7 @@ inside_main() {
     mount_root
     step install "install.sh in the root (skipped: picamera2/libcamera from the Raspberry Pi archive, starting systemd)" \
         run_install
+    step refusal "install.sh without --no-camera-stack stops: no Raspberry Pi archive here" refuses_without_pi_archive
     step doctor "edge-face doctor as the service user (camera, GPIO, service and web port cannot pass here)" check_doctor
     step verify "systemd-analyze verify on the installed unit" verify_unit
     step tests "recognition tests on the real models, under emulation" run_tests "${PI_TESTS[@]}"
