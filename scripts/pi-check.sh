@@ -173,6 +173,7 @@ Dpkg::Use-Pty "false";
 EOF
     echo "edge-face-pi" >"$new/etc/hostname"
     printf '127.0.0.1 localhost\n127.0.1.1 edge-face-pi\n::1 localhost\n' >"$new/etc/hosts"
+    rm -f "$new"/var/cache/apt/archives/*.deb   # debootstrap's downloads; every run has a kept cache of its own
     echo "$BASE_RECIPE" >"$new/.pi-check-base"
     remove_tree "$BASE"
     mv "$new" "$BASE"
