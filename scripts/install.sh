@@ -223,7 +223,7 @@ install_venv() {
     [ ! -f "$SRC/README.md" ] || cp "$SRC/README.md" "$build/"
     # The system's setuptools first (python3-setuptools comes with python3-pip): no build environment to download
     # and install, which takes minutes on a Pi; an isolated build if that setuptools cannot build it.
-    "${pip[@]}" install --no-deps --force-reinstall --no-build-isolation "$build" 2>/dev/null ||
+    "${pip[@]}" install --no-deps --force-reinstall --no-build-isolation "$build" ||
         "${pip[@]}" install --no-deps --force-reinstall "$build"
     rm -rf "$build"
     # Dependencies from the package's own metadata (setup.cfg), without test extras.
