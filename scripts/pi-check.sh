@@ -49,7 +49,11 @@ PI_TESTS=(
 DOOR_SECONDS=30
 
 say() { printf 'pi-check: %s\n' "$*"; }
-fail() { printf 'pi-check: FAILED (%s, arm64): %s\n' "$SUITE" "$*" >&2; exit 1; }
+fail() {
+    printf 'pi-check: FAILED (%s, arm64): %s\n' "$SUITE" "$*" >&2
+    [ -z "${FAILED_MARK:-}" ] || { : >"$FAILED_MARK"; } 2>/dev/null || true   # the host side: the line is out
+    exit 1
+}
 usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
@@ -72,6 +76,7 @@ BASE="$WORK/base"
 ROOT="$WORK/run"
 LOGS="$WORK/logs"
 FIGURES="$WORK/figures.txt"
+FAILED_MARK="$WORK/failed"
 HOST_VENV="${EDGE_FACE_VENV:-$SRC/.venv}"
 SHARED="$(cd "$SRC/.." && pwd)/shared"
 FACES="${EDGE_FACE_FACES_DIR:-$SHARED/faces}"
@@ -217,7 +222,7 @@ host_main() {
     started="$(now)"
     check_host
     mkdir -p "$WORK" "$LOGS"
-    rm -f "$LOGS"/*.log
+    rm -f "$LOGS"/*.log "$FAILED_MARK"
     : >"$FIGURES"
     enable_binfmt
     if [ "$REBUILD" = 0 ] && base_is_usable; then
@@ -235,9 +240,10 @@ host_main() {
     local status=0
     unshare --mount --pid --fork --kill-child --propagation private \
         bash "$0" --stage=inside --suite "$SUITE" --cache "$CACHE" </dev/null || status=$?
-    # Exit 1 is the stage's own failure (it printed the line); anything else means it did not get to say.
-    [ "$status" = 0 ] || [ "$status" = 1 ] || fail "the stage inside the root stopped with exit $status"
-    [ "$status" = 0 ] || exit 1
+    if [ "$status" != 0 ]; then
+        [ -e "$FAILED_MARK" ] || fail "the stage inside the root stopped (exit $status) before it could say why"
+        exit 1   # the stage printed the line
+    fi
     say "== summary ($SUITE arm64 under qemu-user, $(( $(now) - started )) s in all$([ "$reuse" = 1 ] && echo ", cached root"))"
     sed 's/^/pi-check:   /' "$FIGURES"
     say "passed"

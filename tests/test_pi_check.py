@@ -6,6 +6,7 @@ The emulated run itself is scripts/pi-check.sh (run by .ci/run after the tests):
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -81,3 +82,16 @@ def test_a_missing_face_fails_the_comparison(host_embeddings, models_dir, faces_
     tampered.write_text(json.dumps(other))
     done = compare(models_dir, faces_dir, tampered, tmp_path)
     assert done.returncode == 1 and f"{photo}: 2 face(s) here, 1 on" in done.stderr
+
+
+def test_a_missing_prerequisite_fails_before_anything_is_built(tmp_path):
+    """No venv (or not root): one line that says what to do, and no cache folder or root left behind."""
+    env = dict(os.environ, EDGE_FACE_VENV=str(tmp_path / "no-venv"))
+    cache = tmp_path / "cache"
+    done = subprocess.run(["bash", str(PI_CHECK), "--cache", str(cache)], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pi-check: FAILED (bookworm, arm64): "), done.stderr
+    assert "run scripts/bootstrap.sh first" in lines[0] or "run as root" in lines[0]
+    assert not cache.exists()
