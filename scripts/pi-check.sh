@@ -222,6 +222,9 @@ host_main() {
     started="$(now)"
     check_host
     mkdir -p "$WORK" "$LOGS"
+    # One run at a time per cache: two would share (and delete) the same working root.
+    exec 9>"$WORK/.lock"
+    flock -n 9 || fail "another pi-check is running with $WORK (wait for it, or use --cache DIR)"
     rm -f "$LOGS"/*.log "$FAILED_MARK"
     : >"$FIGURES"
     enable_binfmt
@@ -349,14 +352,16 @@ compare_embeddings() {
 door_service() {
     local conf="/etc/edge-face/config.toml" cam="/var/lib/edge-face-pi-check/camera"
     # The installed configuration, changed as an administrator would for this test: a folder of frames as the
-    # camera, simulated pins, no admin page (its port belongs to this machine), and, because one frame takes
-    # seconds under emulation, no mirror-image averaging and a voting window long enough for 3 frames.
+    # camera, simulated pins, no admin page (its port belongs to this machine), liveness off (still photographs
+    # never blink), and, because one frame takes seconds under emulation, no mirror-image averaging and a voting
+    # window long enough for 3 frames.
     in_root sed -i -e '/^\[camera\]/,/^\[/ {s|^source = .*|source = "folder"|; s|^folder = .*|folder = "'"$cam"'"|}' \
         -e '/^\[door\]/,/^\[/ s|^pin_factory = .*|pin_factory = "mock"|' \
         -e '/^\[web\]/,/^\[/ s|^enabled = .*|enabled = false|' \
         -e '/^\[recognition\]/,/^\[/ s|^flip_average = .*|flip_average = false|' \
-        -e '/^\[decision\]/,/^\[/ s|^window_seconds = .*|window_seconds = 30.0|' "$conf"
-    grep -E '^(source|folder|pin_factory|enabled|flip_average|window_seconds) = ' "$ROOT$conf"
+        -e '/^\[decision\]/,/^\[/ s|^window_seconds = .*|window_seconds = 30.0|' \
+        -e '/^\[liveness\]/,/^\[/ s|^mode = .*|mode = "off"|' "$conf"
+    grep -E '^(source|folder|pin_factory|enabled|flip_average|window_seconds|mode) = ' "$ROOT$conf"
     in_root /usr/local/bin/edge-face config check "$conf"
     # One person from the shared photographs: three enrolment photographs, the camera shows the others.
     in_root /opt/edge-face/venv/bin/python - "$IN_FACES" "$cam" <<'EOF'
