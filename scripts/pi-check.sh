@@ -258,7 +258,7 @@ host_main() {
 mount_root() {
     mount -t proc proc "$ROOT/proc"
     # Read-only /sys: TFLite's XNNPACK reads the CPU list there (/sys/devices/system/cpu/possible).
-    mount --rbind /sys "$ROOT/sys"
+    mount --bind /sys "$ROOT/sys"
     mount -o remount,bind,ro "$ROOT/sys"
     mount -t tmpfs -o mode=0755,nosuid tmpfs "$ROOT/dev"
     local node
