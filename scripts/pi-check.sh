@@ -380,8 +380,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 faces, cam = Path(sys.argv[1]), Path(sys.argv[2])
-# The first LFW person (by name) with at least 9 photographs: 3 to enrol, 6 for the camera.
-person = next(d for d in sorted((faces / "lfw_view1").iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 9)
+# The first LFW person (by name) with at least 6 photographs: 3 to enrol, the others for the camera.
+person = next(d for d in sorted((faces / "lfw_view1").iterdir()) if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6)
 photos = sorted(person.glob("*.jpg"))
 cam.mkdir(parents=True, exist_ok=True)
 for i, p in enumerate(photos[3:9]):
