@@ -393,8 +393,9 @@ for i, p in enumerate(photos[3:9]):
 (cam.parent / "enrol.txt").write_text("\n".join(str(p) for p in photos[:3]))
 EOF
     in_root chown -R edge-face:edge-face "$(dirname "$cam")"
-    in_root runuser -u edge-face -- /usr/local/bin/edge-face user show resident >/dev/null 2>&1 ||
-        in_root runuser -u edge-face -- /usr/local/bin/edge-face user add resident --active --no-password
+    # A root reused with PI_CHECK_ONLY may hold the user from before: start from no templates.
+    in_root runuser -u edge-face -- /usr/local/bin/edge-face user remove resident >/dev/null 2>&1 || true
+    in_root runuser -u edge-face -- /usr/local/bin/edge-face user add resident --active --no-password
     # shellcheck disable=SC2046
     in_root runuser -u edge-face -- /usr/local/bin/edge-face enroll resident \
         $(cat "$ROOT$(dirname "$cam")/enrol.txt")
