@@ -94,3 +94,17 @@ def camera_frame(path: Path, size=(640, 480), background: int = 60) -> np.ndarra
     y, x = (size[1] - h) // 2, (size[0] - w) // 2
     frame[y:y + h, x:x + w] = img
     return frame
+
+
+@pytest.fixture
+def ring():
+    """A fresh key ring: the database and access-log keys of one test."""
+    from edge.keys import KeyRing
+    return KeyRing.generate()
+
+
+@pytest.fixture
+def log(tmp_path, ring):
+    """An empty encrypted access log in the test's own folder."""
+    from edge.accesslog import AccessLog
+    return AccessLog(tmp_path / "access.log", ring)

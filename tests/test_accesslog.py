@@ -16,16 +16,6 @@ from edge.errors import StoreError
 from edge.keys import KeyRing
 
 
-@pytest.fixture
-def ring():
-    return KeyRing.generate()
-
-
-@pytest.fixture
-def log(tmp_path, ring):
-    return AccessLog(tmp_path / "access.log", ring)
-
-
 def test_events_come_back_with_every_field(log):
     log.append("grant", user="Zoë", similarity=np.float32(0.8125), decision="grant", source="camera",
                frames=3, margin=np.float64(0.2))

@@ -16,16 +16,6 @@ from edge.keys import KeyRing
 T0 = dt.datetime(2026, 11, 30, 8, 0).astimezone().timestamp()   # a Monday morning, local time
 
 
-@pytest.fixture
-def ring():
-    return KeyRing.generate()
-
-
-@pytest.fixture
-def log(tmp_path, ring):
-    return AccessLog(tmp_path / "access.log", ring)
-
-
 def known_events(log):
     """A known day: alice 3 grants + 1 deny, bob 1 grant + 1 spoof, 2 unknown faces, 1 lockout, and noise."""
     rows = [("grant", "alice", 0.82, 1.2), ("grant", "alice", 0.74, 0.9), ("deny", "alice", 0.58, None),

@@ -21,11 +21,6 @@ ROUNDS = 4  # bcrypt cost for tests; the product uses 12
 
 
 @pytest.fixture
-def ring():
-    return KeyRing.generate()
-
-
-@pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "edge-face.db"
 
