@@ -1,5 +1,5 @@
-"""The package's imports form no cycle (the web layer used to import in a circle), and route
-handlers keep their own names through the guard plugin."""
+"""The package's imports form no cycle (the web layer used to import in a circle), the MQTT bridge does not
+depend on the web page, and route handlers keep their own names through the guard plugin."""
 
 from __future__ import annotations
 
@@ -39,11 +39,17 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
     return found - {name}
 
 
-def test_edge_has_no_import_cycles():
+def import_graph() -> dict[str, set[str]]:
+    """Each edge module and the edge modules it imports."""
     files = sorted(EDGE.rglob("*.py"))
     modules = {module_name(p) for p in files}
     graph = {module_name(p): imports_of(p, modules) & modules for p in files}
     assert "edge.web.pages_admin" in graph["edge.web.app"]          # the graph is really read
+    return graph
+
+
+def test_edge_has_no_import_cycles():
+    graph = import_graph()
     state: dict[str, int] = {}
     cycles = []
 
@@ -60,6 +66,31 @@ def test_edge_has_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert cycles == [], "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    """The modules ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for target in graph[todo.pop()] - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def in_package(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_mqtt_does_not_import_the_web_package():
+    """Home Assistant works without the admin page: importing edge.web.* would pull in Bottle, cheroot and
+    every page for a shared helper (the rate limit used to live there)."""
+    graph = import_graph()
+    assert "edge.mqtt.discovery" in graph["edge.mqtt.remote"]        # the package is really read
+    offending = sorted(f"{module} -> {target}" for module in graph if in_package(module, "edge.mqtt")
+                       for target in reachable(graph, module) if in_package(target, "edge.web"))
+    assert offending == [], "edge.mqtt imports the web package: " + "; ".join(offending)
 
 
 def test_routes_keep_their_handlers_names(tmp_path):

@@ -3,7 +3,7 @@
 Anyone who can publish on the broker can send a command, so the door opens only when all hold:
 ``mqtt.allow_remote_unlock`` is on, the command carries the configured code (compared in constant time), and
 fewer than ``mqtt.unlock_attempts_per_minute`` commands arrived in the last minute (the project's sliding-window
-:class:`~edge.web.ratelimit.RateLimit`). The limit counts every attempt, right or wrong, so guessing the code is
+:class:`~edge.ratelimit.RateLimit`). The limit counts every attempt, right or wrong, so guessing the code is
 slow.
 """
 
@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..web.ratelimit import RateLimit
+from ..ratelimit import RateLimit
 from .discovery import LockCommand
 
 WINDOW_SECONDS = 60.0

@@ -18,10 +18,10 @@ from bottle import HTTPError, request, response
 from ..errors import EdgeError
 from ..eventfaces import EventFaces
 from ..eventindex import EventIndex
+from ..ratelimit import RateLimit
 from ..store import StoreInputError
 from .csrf import CsrfGuard, tokens_match
 from .heavy import HeavyGate
-from .ratelimit import RateLimit
 from .requests import form_value, redirect, sentence
 from .sessions import SessionStore
 from .throttle import LoginThrottle

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.web.ratelimit import RateLimit
+from edge.ratelimit import RateLimit
 
 
 class Clock:
