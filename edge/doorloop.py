@@ -385,13 +385,16 @@ class DoorLoop:
     def record(self, kind: str, *, user: str | None = None, similarity: float | None = None,
                source: str = "door", **fields: Any) -> None:
         """The access log first (a full disk must not take the door down: failures are logged, not raised),
-        then an event for the listeners."""
+        then an event for the listeners with the logged time (Home Assistant and the log agree however long
+        the write took)."""
+        logged = None
         if self.access_log is not None:
             try:
-                self.access_log.append(kind, user=user, similarity=similarity, source=source, **fields)
+                logged = self.access_log.append(kind, user=user, similarity=similarity, source=source, **fields)
             except Exception as exc:
                 log.error("cannot write %s to the access log: %s", kind, exc)
-        self.events.emit(kind, user=user, similarity=similarity, source=source, **fields)
+        at = logged["time"] if logged else None
+        self.events.emit(kind, user=user, similarity=similarity, source=source, at=at, **fields)
 
     def _count(self, now: float) -> None:
         self._processed.append(now)

@@ -77,10 +77,11 @@ class EventHub:
                 self._listeners.remove(listener)
 
     def emit(self, kind: str, *, user: str | None = None, similarity: float | None = None, source: str = "door",
-             **details: Any) -> Event:
-        """Publish an event; returns at once whatever the listeners do."""
-        event = Event(kind=kind, time=self.clock(), user=user, similarity=similarity, source=source,
-                      details=details)
+             at: float | None = None, **details: Any) -> Event:
+        """Publish an event; returns at once whatever the listeners do. ``at``: when it happened (the access
+        log's time, so that both agree), else now."""
+        event = Event(kind=kind, time=self.clock() if at is None else at, user=user, similarity=similarity,
+                      source=source, details=details)
         if self._thread is None:            # nobody listens: nothing to queue
             return event
         try:

@@ -50,7 +50,7 @@ def test_an_enrolled_face_gives_grant_and_the_lock_goes_unlocked_and_back(tmp_pa
     logged = [e for e in log.events() if e["kind"] == "grant"][0]
     assert grant["user"] == person["name"].lower() == logged["user"]
     assert grant["similarity"] == round(logged["similarity"], 4)
-    assert abs(grant["timestamp"] - logged["time"]) < 0.5          # the time it happened, not when it was sent
+    assert grant["timestamp"] == round(logged["time"], 3)           # the time it happened, not when it was sent
     assert listener.on(f"{BASE}/last_granted/state")[-1] == person["name"].lower().encode()
     assert listener.wait_for(lambda m: listener.on(f"{BASE}/availability")[-1:] == [b"offline"])
     assert json.loads(listener.on("homeassistant/lock/edge-face-door1/lock/config")[0])["unique_id"] == \
@@ -148,11 +148,14 @@ def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path,
         broker.stop()                                      # SIGKILL
         down_at = time.time()
         frames_before, pulses_before = svc.processed_frames, len(relay.states)
-        # The door goes on without the broker: it keeps deciding and opening.
-        assert wait_until(lambda: len([e for e in log.events() if e["kind"] == "grant" and e["time"] > down_at])
-                          >= 2 and [e for e in log.events() if e["kind"] in refusals and e["time"] > down_at],
-                          timeout=120)
-        assert svc.processed_frames > frames_before + 30 and len(relay.states) > pulses_before
+
+        def door_went_on() -> bool:
+            """Without the broker the door keeps deciding and opening (however slowly a loaded machine runs)."""
+            since = [e["kind"] for e in log.events() if e["time"] > down_at]
+            return (since.count("grant") >= 2 and bool(refusals & set(since))
+                    and svc.processed_frames > frames_before + 30 and len(relay.states) > pulses_before)
+
+        assert wait_until(door_went_on, timeout=180)
         assert svc.status().mqtt.state != "connected" and svc.status().mqtt.queued > 0
         up_at = time.time()
         broker.start()
@@ -161,13 +164,15 @@ def test_the_broker_dies_mid_run_the_door_goes_on_and_no_event_is_lost(tmp_path,
         missed = [e for e in log.events() if e["kind"] in ("grant", "deny", "unknown", "lockout")
                   and down_at < e["time"] < up_at]
         assert len(missed) >= 3
-        assert home.wait_for(lambda m: len([e for e in events(home) if e["timestamp"] > down_at]) >= len(missed),
-                             seconds=20)
+
+        def not_received(received: list[dict]) -> list[dict]:
+            return [entry for entry in missed if not any(
+                e["event_type"] == entry["kind"] and e["user"] == entry["user"]
+                and e["timestamp"] == round(entry["time"], 3) for e in received)]
+
+        home.wait_for(lambda m: not not_received(events(home)), seconds=60)
     finally:
         svc.close()
-    received = events(home)
-    for entry in missed:
-        assert any(e["event_type"] == entry["kind"] and e["user"] == entry["user"]
-                   and abs(e["timestamp"] - entry["time"]) < 0.5 for e in received), entry
+    assert not_received(events(home)) == []
     assert svc.mqtt.status()["dropped"] == 0
     home.close()

@@ -1,14 +1,16 @@
 """SIGKILL at random moments: the database and the access log must survive every time.
 
 A forked child writes in a loop and reports progress through a pipe only AFTER each commit or append has
-returned; the parent kills it with SIGKILL after a random delay and checks what is on disk. Forking (instead
-of starting a new interpreter) keeps each round at tens of milliseconds.
+returned; the parent kills it with SIGKILL a random delay after a random number of those reports (0 to a few:
+the kill can land anywhere, and the rounds make progress however loaded the machine is) and checks what is on
+disk. Forking (instead of starting a new interpreter) keeps each round at tens of milliseconds.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import time
 
@@ -25,8 +27,10 @@ KILLS = 120
 ROTATION_KILLS = 60
 
 
-def _run_child_and_kill(body, delay: float) -> list[str]:
-    """Fork; the child runs ``body(report)`` until killed. Returns the progress lines it reported."""
+def _run_child_and_kill(body, delay: float, *, after_reports: int = 0, deadline: float = 60.0) -> list[str]:
+    """Fork; the child runs ``body(report)`` until killed ``delay`` seconds after its ``after_reports``-th
+    report (a fixed delay alone may see no progress at all on a busy machine). Returns the progress lines it
+    reported."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:
@@ -38,10 +42,20 @@ def _run_child_and_kill(body, delay: float) -> list[str]:
         finally:
             os._exit(code)
     os.close(write_fd)
+    chunks = []
+    give_up = time.monotonic() + deadline
+    while b"".join(chunks).count(b"\n") < after_reports:
+        ready, _, _ = select.select([read_fd], [], [], max(0.0, give_up - time.monotonic()))
+        chunk = os.read(read_fd, 65536) if ready else b""
+        if not chunk:                                   # the deadline passed, or the child died by itself
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            seen = b"".join(chunks).count(b"\n")
+            raise AssertionError(f"the child reported {seen} of {after_reports} steps within {deadline:.0f} s")
+        chunks.append(chunk)
     time.sleep(delay)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    chunks = []
     while True:
         chunk = os.read(read_fd, 65536)
         if not chunk:
@@ -85,7 +99,7 @@ def test_sigkill_while_writing_never_loses_a_committed_revision_or_event(state):
                 log.append("grant", user=user.username, similarity=0.9, decision="grant", source="camera", seq=seq)
                 report(f"L{seq}")
 
-        progress = _run_child_and_kill(writer, rng.uniform(0.0, 0.08))
+        progress = _run_child_and_kill(writer, rng.uniform(0.0, 0.08), after_reports=rng.randint(0, 3))
         commits = [int(p[1:]) for p in progress if p[0] in "CU"]
         reported_users.update(f"user-{p[1:]}" for p in progress if p[0] == "U")
         appends = [int(p[1:]) for p in progress if p.startswith("L")]
@@ -126,7 +140,7 @@ def test_sigkill_during_key_rotation_always_leaves_a_readable_database(state):
                 rotate(s, lg)
                 report("R")
 
-        _run_child_and_kill(rotator, rng.uniform(0.0, 0.15))
+        _run_child_and_kill(rotator, rng.uniform(0.0, 0.15), after_reports=rng.randint(0, 2))
         store, log = _open(state)  # opens with whichever keys the key file holds now
         assert store.revision == revision and len(store.users()) == users, round_no
         events = list(log.events())
