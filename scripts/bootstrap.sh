@@ -25,7 +25,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 target="$repo"
-[ -n "$extras" ] && target="$repo[$extras]"
+[ -n "$extras" ] && target="${repo}[$extras]"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$target"
 

@@ -164,7 +164,9 @@ write_constraints() {
 }
 
 apt_install() {
-    local packages=(python3 python3-venv python3-pip python3-numpy ca-certificates)
+    # python3-setuptools: the --no-build-isolation install below needs it, and from Trixie on python3-pip does not
+    # bring it along.
+    local packages=(python3 python3-venv python3-pip python3-setuptools python3-numpy ca-certificates)
     local camera_stack=(python3-picamera2 python3-libcamera)
     system apt-get update -q
     # The Pi camera stack comes from the Raspberry Pi archive (archive.raspberrypi.com), which Raspberry Pi OS
@@ -221,8 +223,8 @@ install_venv() {
     build="$(mktemp -d)"
     cp -r "$SRC/edge" "$SRC/setup.cfg" "$SRC/pyproject.toml" "$build/"
     [ ! -f "$SRC/README.md" ] || cp "$SRC/README.md" "$build/"
-    # The system's setuptools first (python3-setuptools comes with python3-pip): no build environment to download
-    # and install, which takes minutes on a Pi; an isolated build if that setuptools cannot build it.
+    # The system's setuptools first (python3-setuptools, installed by apt_install): no build environment to
+    # download and install, which takes minutes on a Pi; an isolated build if that setuptools cannot build it.
     "${pip[@]}" install --no-deps --force-reinstall --no-build-isolation "$build" ||
         "${pip[@]}" install --no-deps --force-reinstall "$build"
     rm -rf "$build"

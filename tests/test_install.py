@@ -58,7 +58,7 @@ def write_os_release(root: Path, codename: str) -> None:
     (root / "etc" / "os-release").write_text(f'ID=debian\nVERSION_CODENAME={codename}\n')
 
 
-@pytest.mark.parametrize("script", [SCRIPT, REPO_ROOT / "scripts" / "pi-check.sh"], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", sorted((REPO_ROOT / "scripts").glob("*.sh")), ids=lambda p: p.name)
 def test_shellcheck_passes(script):
     tool = shutil.which("shellcheck")
     if not tool:
@@ -156,6 +156,14 @@ def test_camera_stack_is_installed_by_default(tmp_path):
     apt_line = next(line for line in done.stdout.splitlines() if "apt-get install" in line)
     assert "python3-picamera2" in apt_line and "python3-libcamera" in apt_line
     assert "--no-camera-stack" not in done.stdout
+
+
+def test_apt_brings_setuptools_for_the_quick_build(tmp_path):
+    """From Trixie on python3-pip does not bring python3-setuptools, and without it the --no-build-isolation
+    install prints a traceback before falling back to a slow isolated build."""
+    done = install(tmp_path / "root", "--no-models", "--no-camera-stack")
+    apt_line = next(line for line in done.stdout.splitlines() if "apt-get install" in line)
+    assert "python3-setuptools" in apt_line.split()
 
 
 def test_no_camera_stack_leaves_picamera2_out_and_says_so(tmp_path):
