@@ -80,7 +80,8 @@ def similarity_histograms(events: Events, *, since: float | None = None, until: 
 
 @dataclass(frozen=True)
 class UserStats:
-    user: str
+    user: str                         # the name on the person's newest event
+    user_id: str | None               # None: events written before ids were logged, grouped by name
     grants: int
     refusals: int
     median_seconds: float | None      # first frame to unlock, over grants that recorded it
@@ -95,20 +96,31 @@ class UserStats:
 
 
 def per_user(events: Events, *, since: float | None = None, until: float | None = None) -> list[UserStats]:
-    """Grant rate and median first-frame-to-unlock time per named user (refusals: denies and spoofs that named
-    them), most attempts first."""
+    """Grant rate and median first-frame-to-unlock time per person (refusals: denies and spoofs that named
+    them), most attempts first. A person is a user id, so a renamed account stays one row and a new account
+    with a removed one's name gets its own. Events logged before ids were recorded join the one id that logged
+    the same name; when no id or several did, they are a row of their own, by name."""
     positions = events.select(kinds=("grant", "deny", "spoof"), since=since, until=until)
     positions = positions[events.user[positions] >= 0]
+    names = events.user[positions]
+    # One key per person: the id's code (>= 0), or for events without an id -2 - the name's code (< 0).
+    person = np.where(events.uid[positions] >= 0, events.uid[positions], -2 - names)
+    for name in np.unique(names[person < 0]):
+        ids = np.unique(events.uid[(events.user == name) & (events.uid >= 0)])
+        if len(ids) == 1:
+            person[(person < 0) & (names == name)] = ids[0]
     grant = events.kind_code("grant")
     out = []
-    for code in np.unique(events.user[positions]):
-        mine = positions[events.user[positions] == code]
+    for key in np.unique(person):
+        mine = positions[person == key]
         granted = mine[events.kind[mine] == grant]
         seconds = events.seconds[granted]
         seconds = seconds[~np.isnan(seconds)]
-        out.append(UserStats(user=events.users[code], grants=len(granted), refusals=len(mine) - len(granted),
+        newest = mine[np.argmax(events.time[mine])]
+        out.append(UserStats(user=events.users[events.user[newest]], user_id=events.uids[key] if key >= 0 else None,
+                             grants=len(granted), refusals=len(mine) - len(granted),
                              median_seconds=float(np.median(seconds)) if len(seconds) else None))
-    out.sort(key=lambda s: (-s.attempts, s.user))
+    out.sort(key=lambda s: (-s.attempts, s.user, s.user_id or ""))
     return out
 
 

@@ -30,6 +30,24 @@ def known_events(log):
     return rows
 
 
+def test_per_person_rows_follow_the_user_id_not_the_name(log):
+    """A renamed account is one person; a new account with a removed one's name is another; events logged
+    before ids were recorded join the one account that had their name, else count by name."""
+    rows = [("grant", "alice", None, None), ("deny", "bob", None, None),          # before ids were logged
+            ("grant", "alice", "id-a", 1.0), ("deny", "alice", "id-a", None),     # alice ...
+            ("grant", "alicia", "id-a", 3.0),                                     # ... renamed to alicia
+            ("deny", "bob", "id-b1", None), ("spoof", "bob", "id-b1", None),      # bob, later removed
+            ("grant", "bob", "id-b2", 2.0),                                       # a new account called bob
+            ("grant", "carol", None, None)]                                       # before ids were logged
+    for i, (kind, user, user_id, seconds) in enumerate(rows):
+        extra = {k: v for k, v in (("user_id", user_id), ("attempt_seconds", seconds)) if v is not None}
+        log.append(kind, user=user, similarity=0.8, time=T0 + i * 60, **extra)
+    people = [(s.user, s.user_id, s.grants, s.refusals, s.median_seconds)
+              for s in eventstats.per_user(EventIndex(log).refresh())]
+    assert people == [("alicia", "id-a", 3, 1, 2.0), ("bob", "id-b1", 0, 2, None), ("bob", None, 0, 1, None),
+                      ("bob", "id-b2", 1, 0, 2.0), ("carol", None, 1, 0, None)]
+
+
 def test_index_holds_what_the_log_holds_and_catches_up_incrementally(log):
     known_events(log)
     index = EventIndex(log)

@@ -108,6 +108,25 @@ def test_charts_count_a_known_set_of_events(views):
     admin.get("/charts?threshold=2", status=400)
 
 
+def test_charts_count_people_by_account_under_their_current_names(views):
+    """mia renamed to mila is one row under her new name; a removed bob and the new bob are two rows."""
+    cfg, store, log, controller, app, admin, mia = views
+    mia_id = store.find_user("mia").id
+    now = time.time()
+    log.append("grant", user="mia", user_id=mia_id, similarity=0.9, time=now - 7200)
+    store.update_user(mia_id, username="mila")
+    log.append("deny", user="mila", user_id=mia_id, similarity=0.6, time=now - 3600)
+    old_bob = store.add_user(username="bob", email="b@x.org", status="active")
+    log.append("deny", user="bob", user_id=old_bob.id, similarity=0.6, time=now - 5400)
+    log.append("spoof", user="bob", user_id=old_bob.id, similarity=0.7, time=now - 5000)
+    store.remove_user(old_bob.id)
+    new_bob = store.add_user(username="bob", email="b@x.org", status="active")
+    log.append("grant", user="bob", user_id=new_bob.id, similarity=0.9, time=now - 1800)
+    page = admin.get("/charts?days=1")
+    people = re.findall(r'<td class="username">([^<]+)</td><td>(\d+)</td><td>(\d+)</td>', page.text)
+    assert people == [("bob (removed)", "0", "2"), ("mila", "1", "1"), ("bob", "1", "0")]
+
+
 def test_the_dashboard_shows_door_health_and_a_missing_camera_without_errors(views, caplog):
     cfg, store, log, controller, app, admin, mia = views
     for i in range(10):

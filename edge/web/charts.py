@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -80,6 +80,15 @@ def _chart_page(events: Events, *, now: float, days: int, threshold: float, marg
                                            "by threshold",
                                      x_label="threshold", y_label="attempts that change outcome"),
         what_if=chosen, users=eventstats.per_user(events, since=since), attempts=per_day.total())
+
+
+def name_people(users: list[eventstats.UserStats], accounts: Mapping[str, str]) -> list[eventstats.UserStats]:
+    """The per-person rows under each account's current name (``accounts``: user id -> username), so a renamed
+    person reads as one row under the new name; a removed account's row says so, so it is not taken for a newer
+    account with the same name."""
+    return [s if s.user_id is None else
+            replace(s, user=accounts[s.user_id] if s.user_id in accounts else f"{s.user} (removed)")
+            for s in users]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 import bottle
 from bottle import HTTPError, HTTPResponse, request, response
@@ -16,7 +17,7 @@ from bottle import HTTPError, HTTPResponse, request, response
 from ..decision import Policy, door_policy
 from ..eventfaces import valid_name
 from ..liveview import CONTENT_TYPE, placeholder_jpeg
-from .charts import DEFAULT_PERIOD, PERIODS, chart_page
+from .charts import DEFAULT_PERIOD, PERIODS, chart_page, name_people
 from .context import GuardPlugin, current_web
 from .display import camera_state
 from .faces import enrol_images
@@ -128,5 +129,6 @@ def charts():
     events = web.index.refresh()
     page = chart_page(events, now=time.time(), days=days, threshold=policy.threshold, margin=policy.margin,
                       what_if_threshold=what_if)
+    page = replace(page, users=name_people(page.users, {u.id: u.username for u in web.store.users()}))
     return web.render("charts.tpl", title="Charts", page=page, days=days, periods=PERIODS, policy=policy,
                       what_if=what_if)
