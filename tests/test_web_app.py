@@ -12,12 +12,11 @@ import datetime as dt
 import io
 import json
 
-import cv2
 import pytest
 from webtest import TestApp
 
 from edge.web import create_app
-from web_fixtures import (PASSWORD, ROUNDS, ControllerDouble, client, csrf_of, form_for, login, make_backend,
+from web_fixtures import (PASSWORD, ROUNDS, client, csrf_of, door_site, form_for, login, make_backend,
                           reopen_store)
 
 HTTPS = {"wsgi.url_scheme": "https", "REMOTE_ADDR": "192.0.2.10"}
@@ -450,16 +449,8 @@ def test_malformed_multipart_is_a_400(site):
 # -- controller: dashboard, snapshot, unlock -----------------------------------------------------------------
 @pytest.fixture
 def with_daemon(tmp_path, faces_dir):
-    cfg, store, log = make_backend(tmp_path, bcrypt_rounds=ROUNDS)
-    store.add_user(username="root", email="r@x.org", password=PASSWORD, role="admin", status="active")
-    store.add_user(username="mia", email="m@x.org", password=PASSWORD, status="active")
-    frame = cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama.jpg"))
-    controller = ControllerDouble(log, frame, config=cfg)
-    app = create_app(cfg, store=store, log=log, engine=None, controller=controller)
-    admin, mia = client(app), client(app, "192.0.2.5")
-    login(admin, "root")
-    login(mia, "mia")
-    return store, log, controller, admin, mia
+    site = door_site(tmp_path, faces_dir)
+    return site.store, site.log, site.controller, site.admin, site.mia
 
 
 def test_dashboard_shows_the_daemon_state_and_recent_decisions(with_daemon):

@@ -14,24 +14,16 @@ import numpy as np
 import pytest
 
 from edge.eventfaces import EventFaces
-from edge.web import WebServer, create_app
-from web_fixtures import ROUNDS, PASSWORD, ControllerDouble, client, csrf_of, form_for, login, make_backend
+from edge.web import WebServer
+from web_fixtures import csrf_of, door_site, form_for
 
 JPEG = b"\xff\xd8\xff"
 
 
 @pytest.fixture
 def views(tmp_path, faces_dir, engine):
-    cfg, store, log = make_backend(tmp_path, bcrypt_rounds=ROUNDS, host="127.0.0.1", port=0)
-    store.add_user(username="root", email="r@x.org", password=PASSWORD, role="admin", status="active")
-    store.add_user(username="mia", email="m@x.org", password=PASSWORD, status="active")
-    frame = cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama.jpg"))
-    controller = ControllerDouble(log, frame, config=cfg)
-    app = create_app(cfg, store=store, log=log, engine=engine, controller=controller)
-    admin, mia = client(app), client(app, "192.0.2.5")
-    login(admin, "root")
-    login(mia, "mia")
-    return cfg, store, log, controller, app, admin, mia
+    site = door_site(tmp_path, faces_dir, engine=engine, host="127.0.0.1", port=0)
+    return site.cfg, site.store, site.log, site.controller, site.app, site.admin, site.mia
 
 
 def door_face(engine, faces_dir, path):

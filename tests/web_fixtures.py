@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -22,6 +24,7 @@ from edge.keys import init_keys
 from edge.liveview import LiveView
 from edge.status import CameraStatus, PinStatus, Status
 from edge.store import DB_FILE_NAME, Store
+from edge.web import create_app
 
 PASSWORD = "correct horse battery"
 ROUNDS = 4                       # bcrypt cost for WebTest runs; the real-server tests keep the store's 12
@@ -95,6 +98,33 @@ class ControllerDouble:
 
     def reload(self) -> None:
         self.reloads += 1
+
+
+@dataclass
+class DoorSite:
+    """The admin page of a door: its backend, the controller double, and two browsers already logged in."""
+
+    cfg: Config
+    store: Store
+    log: AccessLog
+    controller: ControllerDouble
+    app: Any
+    admin: TestApp              # root, an active admin
+    mia: TestApp                # mia, an active member, from another address
+
+
+def door_site(state_dir: Path, faces_dir: Path, *, engine=None, **web) -> DoorSite:
+    """A door whose camera shows a real photograph, with ``root`` (admin) and ``mia`` (member) logged in."""
+    cfg, store, log = make_backend(state_dir, bcrypt_rounds=ROUNDS, **web)
+    store.add_user(username="root", email="r@x.org", password=PASSWORD, role="admin", status="active")
+    store.add_user(username="mia", email="m@x.org", password=PASSWORD, status="active")
+    frame = cv2.imread(str(faces_dir / "face_recognition_examples/obama/obama.jpg"))
+    controller = ControllerDouble(log, frame, config=cfg)
+    app = create_app(cfg, store=store, log=log, engine=engine, controller=controller)
+    admin, mia = client(app), client(app, "192.0.2.5")
+    login(admin, "root")
+    login(mia, "mia")
+    return DoorSite(cfg, store, log, controller, app, admin, mia)
 
 
 def csrf_of(html: str) -> str:
