@@ -10,8 +10,6 @@ Runs the real WebServer (HTTPS, default limits) on loopback with a throwaway sta
 from __future__ import annotations
 
 import argparse
-import socket
-import ssl
 import sys
 import tempfile
 import threading
@@ -30,44 +28,19 @@ def main() -> int:
     args = ap.parse_args()
 
     from edge.web import WebServer, create_app
-    from edge.web.tls import CERT_NAME
+    from slow_clients import dribble, open_slow, visit
     from web_fixtures import make_backend
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg, store, log = make_backend(Path(tmp), host="127.0.0.1", port=0)
         server = WebServer(cfg, create_app(cfg, store=store, log=log, engine=None)).start()
-        ctx = ssl.create_default_context(cafile=str(cfg.state_dir / CERT_NAME))
-        ctx.check_hostname = False
-        held, refused = [], 0
-        for _ in range(args.connections):
-            try:
-                raw = socket.create_connection(("127.0.0.1", server.port), timeout=5,
-                                               source_address=("127.0.0.20", 0))
-                tls = ctx.wrap_socket(raw, server_hostname="localhost")
-                tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\n")
-                held.append(tls)
-            except OSError:
-                refused += 1
+        held, refused = open_slow(cfg, server.port, args.connections, source="127.0.0.20")
         accepted = len(held)
         stop = threading.Event()
-
-        def dribble():
-            while not stop.is_set():
-                for tls in list(held):
-                    try:
-                        tls.sendall(b"X")
-                    except OSError:
-                        held.remove(tls)
-                stop.wait(4.0)
-
-        threading.Thread(target=dribble, daemon=True).start()
+        threading.Thread(target=dribble, args=(held, stop, 4.0), daemon=True).start()
         t0 = time.monotonic()
         try:
-            raw = socket.create_connection(("127.0.0.1", server.port), timeout=args.seconds,
-                                           source_address=("127.0.0.21", 0))
-            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
-                tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-                answer = tls.recv(32).split(b"\r\n")[0].decode()
+            answer = visit(cfg, server.port, source="127.0.0.21", timeout=args.seconds).split(b"\r\n")[0].decode()
         except OSError as exc:
             answer = f"no answer ({exc})"
         waited = time.monotonic() - t0

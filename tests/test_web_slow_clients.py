@@ -8,7 +8,6 @@ after at most 25 s whatever happens.
 from __future__ import annotations
 
 import socket
-import ssl
 import threading
 import time
 
@@ -16,7 +15,7 @@ import pytest
 
 from edge.web import WebServer, create_app
 from edge.web.server import PER_ADDRESS
-from edge.web.tls import CERT_NAME
+from slow_clients import dribble, open_slow, visit
 from web_fixtures import make_backend
 
 ATTACKER, VISITOR = "127.0.0.20", "127.0.0.21"
@@ -31,54 +30,14 @@ def site(tmp_path):
     server.stop()
 
 
-def _tls_context(cfg):
-    ctx = ssl.create_default_context(cafile=str(cfg.state_dir / CERT_NAME))
-    ctx.check_hostname = False
-    return ctx
-
-
-def _open_slow(cfg, server, count):
-    """``count`` connections that complete TLS and send the start of a request; the ones the server refuses
-    (closed at once) are counted, not kept."""
-    ctx, held, refused = _tls_context(cfg), [], 0
-    for _ in range(count):
-        try:
-            raw = socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(ATTACKER, 0))
-            tls = ctx.wrap_socket(raw, server_hostname="localhost")
-            tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\n")
-            held.append(tls)
-        except OSError:
-            refused += 1
-    return held, refused
-
-
-def _dribble(held, stop, closed_by_server):
-    """One header byte per connection per second, like the attack; note which connections the server ended."""
-    while not stop.is_set():
-        for tls in list(held):
-            try:
-                tls.sendall(b"X")
-            except OSError:
-                held.remove(tls)
-                closed_by_server.append(time.monotonic())
-        stop.wait(1.0)
-
-
-def _visit(cfg, server, timeout):
-    raw = socket.create_connection(("127.0.0.1", server.port), timeout=timeout, source_address=(VISITOR, 0))
-    with _tls_context(cfg).wrap_socket(raw, server_hostname="localhost") as tls:
-        tls.sendall(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        return tls.recv(64)
-
-
 def test_forty_slow_connections_from_one_address_leave_the_page_answering_others(site):
     cfg, server = site
     stop, closed = threading.Event(), []
-    held, refused = _open_slow(cfg, server, 40)
-    dribbler = threading.Thread(target=_dribble, args=(held, stop, closed), daemon=True)
+    held, refused = open_slow(cfg, server.port, 40, source=ATTACKER)
+    dribbler = threading.Thread(target=dribble, args=(held, stop, 1.0, closed), daemon=True)
     dribbler.start()
     try:
-        answer = _visit(cfg, server, timeout=15)
+        answer = visit(cfg, server.port, source=VISITOR, timeout=15)
         assert answer.startswith(b"HTTP/1.1 200")
         assert len(held) + len(closed) <= PER_ADDRESS or refused >= 40 - PER_ADDRESS   # the per-address cap
         deadline = time.monotonic() + 20
@@ -97,7 +56,7 @@ def test_a_connection_that_never_sends_anything_takes_no_worker(site):
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5, source_address=(f"127.0.1.{i}", 0))
             for i in range(1, 13)]                                # more than the 8 worker threads
     try:
-        assert _visit(cfg, server, timeout=5).startswith(b"HTTP/1.1 200")
+        assert visit(cfg, server.port, source=VISITOR, timeout=5).startswith(b"HTTP/1.1 200")
     finally:
         for s in idle:
             s.close()
