@@ -36,31 +36,9 @@ from edge.recognition import align, models  # noqa: E402
 from edge.recognition.detect import create_detector, detect_faces  # noqa: E402
 from edge.recognition.embed import embed_crops, l2_normalise  # noqa: E402
 from edge.recognition.images import load_image  # noqa: E402
+from lfw import central_face, read_pairs  # noqa: E402  (scripts/lfw.py)
 
 DOOR_FAR = 1e-5
-
-
-def read_pairs(lfw: Path, name: str) -> list[tuple[str, str, int]]:
-    lines = (lfw / name).read_text().split("\n")
-    n = int(lines[0].split()[0])
-    pairs = []
-    for line in lines[1:1 + 2 * n]:
-        p = line.split("\t")
-        if len(p) == 3:
-            pairs.append((f"{p[0]}/{p[0]}_{int(p[1]):04d}.jpg", f"{p[0]}/{p[0]}_{int(p[2]):04d}.jpg", 1))
-        else:
-            pairs.append((f"{p[0]}/{p[0]}_{int(p[1]):04d}.jpg", f"{p[2]}/{p[2]}_{int(p[3]):04d}.jpg", 0))
-    return pairs
-
-
-def centre_face(faces, shape):
-    """LFW labels the face in the middle of the picture; prefer it over a larger face at the edge."""
-    h, w = shape[:2]
-
-    def cost(d):
-        x, y, bw, bh = d.box
-        return math.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2) - 0.5 * min(bw, bh)
-    return min(faces, key=cost)
 
 
 def best_threshold(sims: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
@@ -112,7 +90,7 @@ class Pipeline:
             faces = detect_faces(self.detector, image)
             if faces:
                 self.images[name] = image
-                self.detections[name] = centre_face(faces, image.shape)
+                self.detections[name] = central_face(faces, image.shape)
             else:
                 missed.append(name)
         return missed
@@ -159,7 +137,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     lfw = args.faces_dir / "lfw_view1"
-    train, test = read_pairs(lfw, "pairsDevTrain.txt"), read_pairs(lfw, "pairsDevTest.txt")
+    train, test = ([(a.path, b.path, same) for a, b, same in read_pairs(lfw / name)]
+                   for name in ("pairsDevTrain.txt", "pairsDevTest.txt"))
     all_images = sorted(str(p.relative_to(lfw)) for p in lfw.glob("*/*.jpg"))
     train_images = sorted({p for a, b, _ in train for p in (a, b)})
     test_images = sorted({p for a, b, _ in test for p in (a, b)})

@@ -609,33 +609,24 @@ def add_security(manifest: dict, path: Path = SECURITY_PATH) -> dict:
 LFW_SAME_PERSON = {"Joseph_Blatter": "Sepp_Blatter", "Nan_Wang": "Wang_Nan", "Sung_Hong_Choi": "Choi_Sung-hong"}
 
 
+def _lfw():
+    """scripts/lfw.py beside this file, imported on first use: `edge-face models build` loads this file without
+    scripts/ on the path, and the half that runs inside the build venv needs none of it."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import lfw
+
+    return lfw
+
+
 def _devtrain_images(faces_dir: Path) -> list[tuple[str, Path]]:
     """(identity, path) of every photograph of LFW View 1 DevTrain (the pairs file's people)."""
     lfw = Path(faces_dir) / "lfw_view1"
     pairs = lfw / "pairsDevTrain.txt"
     if not pairs.is_file():
         raise BuildError(f"{pairs} not found: the calibration needs LFW View 1 (give --faces-dir)")
-    lines = pairs.read_text().split("\n")
-    people = set()
-    for line in lines[1:]:
-        parts = line.split("\t")
-        if len(parts) == 3:
-            people.add(parts[0])
-        elif len(parts) == 4:
-            people.update((parts[0], parts[2]))
-    return [(name, p) for name in sorted(people) for p in sorted((lfw / name).glob("*.jpg"))]
-
-
-def _central_face(detections, shape):
-    """LFW labels the face in the middle of the picture; prefer it over a larger face at the edge."""
-    import math
-
-    h, w = shape[:2]
-
-    def cost(d):
-        x, y, bw, bh = d.box
-        return math.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2) - 0.5 * min(bw, bh)
-    return min(detections, key=cost)
+    return [(name, p) for name in sorted(_lfw().pair_people(pairs)) for p in sorted((lfw / name).glob("*.jpg"))]
 
 
 def devtrain_embeddings(models_dir: Path, model_id: str, faces_dir: Path):
@@ -663,7 +654,7 @@ def devtrain_embeddings(models_dir: Path, model_id: str, faces_dir: Path):
             detections = engine.detect(image)
             if not detections:
                 continue
-            crop = engine.align(image, _central_face(detections, image.shape))
+            crop = engine.align(image, _lfw().central_face(detections, image.shape))
             embeddings.append(engine.embed(crop[None])[0])
             identities.append(name)
         embeddings, identities = np.stack(embeddings).astype(np.float32), np.array(identities)

@@ -25,6 +25,7 @@ import cv2
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 import build_models  # noqa: E402  (same folder: the cache location and the crop size)
+from lfw import read_pairs  # noqa: E402
 
 from edge.errors import EdgeError  # noqa: E402
 
@@ -35,15 +36,7 @@ DEFAULT_FACES_DIR = Path(os.environ.get("EDGE_FACE_FACES_DIR", REPO_ROOT.parent 
 
 def pair_images(pairs_file: Path) -> set[tuple[str, int]]:
     """(person, image number) of every image a View 1 pairs file refers to."""
-    lines = pairs_file.read_text().splitlines()[1:]
-    found = set()
-    for line in lines:
-        parts = line.split("\t")
-        if len(parts) == 3:
-            found |= {(parts[0], int(parts[1])), (parts[0], int(parts[2]))}
-        elif len(parts) == 4:
-            found |= {(parts[0], int(parts[1])), (parts[2], int(parts[3]))}
-    return found
+    return {photo for first, second, _ in read_pairs(pairs_file) for photo in (first, second)}
 
 
 def choose_images(lfw: Path, count: int, seed: int = 0) -> list[Path]:
