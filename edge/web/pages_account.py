@@ -57,11 +57,15 @@ def signup_page(status=200, errors=None, **values):
                       invite_needed=mode == "invite" and not first)
 
 
+def home_if_logged_in() -> None:
+    """Someone logged in has nothing to do on the sign-up or login form: to their home page."""
+    if current_web().user:
+        redirect("/home", 303)
+
+
 @app.get("/signup", access="public")
 def signup_form():
-    web = current_web()
-    if web.user:
-        redirect("/home", 303)
+    home_if_logged_in()
     return signup_page()
 
 
@@ -90,8 +94,7 @@ def signup():
     if not first:
         wait = web.signup_limit.take(web.client_addr)
         if wait:
-            raise HTTPError(429, f"Too many new accounts from this address. Try again in {wait_words(wait)}.",
-                            headers={"Retry-After": str(int(math.ceil(wait)))})
+            too_many("Too many new accounts from this address", wait)
         if store.find_user(username) or store.find_user(email):
             # The same answer as a new account, after as much work: the page must not tell a stranger which
             # usernames and e-mail addresses exist (issue 11, item 8).
@@ -133,16 +136,19 @@ def wait_words(seconds: float) -> str:
     return f"{math.ceil(seconds / 60)} minutes"
 
 
-def locked_page(seconds: float):
-    raise HTTPError(429, f"Too many failed logins. Try again in {wait_words(seconds)}.",
+def too_many(what: str, seconds: float):
+    """429 with when to try again, in words and as Retry-After."""
+    raise HTTPError(429, f"{what}. Try again in {wait_words(seconds)}.",
                     headers={"Retry-After": str(int(math.ceil(seconds)))})
+
+
+def locked_page(seconds: float):
+    too_many("Too many failed logins", seconds)
 
 
 @app.get("/login", access="public")
 def login_form():
-    web = current_web()
-    if web.user:
-        redirect("/home", 303)
+    home_if_logged_in()
     return login_page()
 
 
