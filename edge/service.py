@@ -421,6 +421,7 @@ class DoorService:
         app = create_app(self.cfg, store=self.store, log=self.access_log, engine=self.engine, controller=self)
         self._web_server = WebServer(self.cfg, app)
         self._web_server.start()  # it logs its address and certificate fingerprint
+        app.web.index.warm()      # the first look at the log after an upgrade must not wait for the build
 
     def _thread_crashed(self, args) -> None:
         """Any thread dying of an exception: release the relay first, then report."""

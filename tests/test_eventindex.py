@@ -30,6 +30,22 @@ def known_events(log):
     return rows
 
 
+def test_warm_builds_the_index_in_the_background_at_the_lowest_priority(log):
+    for i in range(300):
+        log.append("deny", similarity=0.3, decision="deny", time=T0 + i)
+    index = EventIndex(log)
+    thread = index.warm()
+    assert index.warmed.wait(60) and thread.name == "index"
+    thread.join(10)
+    if index.warm_nice is not None:                                  # Linux: a nice value per thread
+        assert index.warm_nice == 19
+    events = index.refresh()
+    assert len(events) == 300 and index.decrypted == 0                # served from what the warm-up built
+    assert index.path.is_file()                                       # and saved: a restart loads it
+    reopened = EventIndex(log)
+    assert len(reopened.refresh()) == 300 and reopened.decrypted == 0
+
+
 def test_per_person_rows_follow_the_user_id_not_the_name(log):
     """A renamed account is one person; a new account with a removed one's name is another; events logged
     before ids were recorded join the one account that had their name, else count by name."""

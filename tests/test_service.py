@@ -3,6 +3,7 @@ access log in tmp_path, gpiozero MockFactory pins. Relay behaviour is read from 
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
@@ -608,3 +609,27 @@ def test_a_grant_check_turns_a_grant_into_a_deny_before_the_relay(tmp_path, cast
     assert denies and denies[0]["reason"] == "no sign of life"
     spoofed = [r for r in results if r.decision.kind == "grant"][0]
     assert denies[0]["photo"] and spoofed.photo == denies[0]["photo"]  # the refused face is kept too
+
+
+def test_the_access_log_index_is_built_in_the_background_at_start(tmp_path, cast, engine):
+    """After an upgrade the first /log request used to build the index itself (7 s for 100,000 events)."""
+    from web_fixtures import PASSWORD, client, login
+
+    cfg, store, log = make_backend(tmp_path, cast, engine, web={"host": "127.0.0.1", "port": 0, "https": False})
+    store.add_user(username="root", email="root@example.org", password=PASSWORD, role="admin", status="active")
+    for i in range(200):
+        log.append("unknown", similarity=0.3, decision="deny", source="camera", seq=i)
+    from edge.service import DoorService
+
+    svc = DoorService(cfg, engine=engine, store=store, log_=log, source=None, pin_factory=MockFactory(),
+                      web=True).start()
+    try:
+        app = svc._web_server._app
+        assert wait_until(app.web.index.path.is_file, timeout=60)        # built and saved before anyone looked
+        admin = client(app)
+        login(admin, "root")
+        page = admin.get("/log")
+        assert app.web.index.decrypted <= 3               # at most the service's own newest events
+        assert re.search(r"\b20[0-9] events\b", page.text) and '<tr class="unknown">' in page.text
+    finally:
+        svc.close()
