@@ -64,7 +64,11 @@ def test_discovery_configs_are_retained_valid_and_stable(broker):
         assert set(by_component) == {"lock/lock", "binary_sensor/door", "binary_sensor/held_open",
                                      "sensor/last_granted", "sensor/last_similarity", "event/access",
                                      "sensor/fps", "sensor/camera"}      # no camera: publish_faces is off
-        for config in by_component.values():
+        for key, config in by_component.items():
+            component, entity = key.split("/")
+            # What current Home Assistant reads for the entity id; object_id is deprecated (2025.10) and unused.
+            assert config["default_entity_id"] == f"{component}.edge_face_testdoor_{entity}" and \
+                "object_id" not in config
             assert config["device"]["identifiers"] == ["edge-face-testdoor"]
             assert config["device"]["sw_version"] and config["device"]["model"] and config["device"]["name"]
             assert config["availability_topic"] == "edge-face/testdoor/availability"

@@ -93,6 +93,19 @@ def test_unique_ids_are_stable_and_topic_safe():
         assert all(ch.isalnum() or ch in "_-" for ch in node + obj)
 
 
+def test_entity_ids_are_sent_as_default_entity_id_not_the_deprecated_object_id():
+    """Home Assistant 2025.10 deprecated the payload's object_id for default_entity_id (<component>.<id>) and
+    stopped reading it in 2026.4; the ids stay what object_id gave, so automations keep working."""
+    settings = MqttSettings(client_id="edge-face-Front Door.local")
+    configs = {(comp, obj): c for comp, obj, c in discovery.entities(settings) if c}
+    assert configs[("lock", "lock")]["default_entity_id"] == "lock.edge_face_front_door_local_lock"
+    assert configs[("event", "access")]["default_entity_id"] == "event.edge_face_front_door_local_access"
+    for (component, _obj), config in configs.items():
+        assert "object_id" not in config
+        domain, entity = config["default_entity_id"].split(".")
+        assert domain == component and entity and all(ch.islower() or ch.isdigit() or ch == "_" for ch in entity)
+
+
 def test_lock_commands_are_parsed_strictly():
     assert discovery.parse_lock_command(b'{"action": "UNLOCK", "code": "12 34"}') == \
         discovery.LockCommand("UNLOCK", "12 34")

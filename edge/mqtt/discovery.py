@@ -16,7 +16,10 @@ where the broker publishes the retained last-will ``offline``. Per platform:
 * ``camera``: ``topic`` carrying a whole JPEG file.
 
 Unique ids are ``<node_id>_<object_id>``: the node id comes from the client id (default ``edge-face-<hostname>``),
-so they stay the same across restarts and Home Assistant keeps the entities' names, areas and history.
+so they stay the same across restarts and Home Assistant keeps the entities' names, areas and history. The
+entity id Home Assistant first gives an entity is ``default_entity_id`` (``<component>.<unique id as a slug>``,
+e.g. ``lock.edge_face_frontdoor_lock``); the payload key ``object_id`` that did this before is deprecated since
+Home Assistant 2025.10 and no longer used from 2026.4, so it is not sent.
 """
 
 from __future__ import annotations
@@ -99,6 +102,12 @@ def unique_id(settings: MqttSettings, object_id: str) -> str:
     return f"{settings.node_id}_{object_id}"
 
 
+def default_entity_id(settings: MqttSettings, component: str, object_id: str) -> str:
+    """``<component>.<slug>``: the unique id in Home Assistant's entity-id spelling (lower case, every run of
+    other characters one ``_``), the same id the deprecated ``object_id`` gave."""
+    return f"{component}." + re.sub(r"[^a-z0-9]+", "_", unique_id(settings, object_id).lower()).strip("_")
+
+
 def device(settings: MqttSettings) -> dict:
     return {"identifiers": [settings.node_id], "name": settings.name, "model": MODEL,
             "manufacturer": MANUFACTURER, "sw_version": __version__}
@@ -147,7 +156,8 @@ def entities(settings: MqttSettings) -> list[tuple[str, str, dict | None]]:
     for component, object_id, config in rows:
         if config is not None:
             config = dict(config, unique_id=unique_id(settings, object_id),
-                          object_id=f"{settings.node_id}_{object_id}", availability_topic=t.availability,
+                          default_entity_id=default_entity_id(settings, component, object_id),
+                          availability_topic=t.availability,
                           payload_available=ONLINE, payload_not_available=OFFLINE, device=device(settings),
                           origin={"name": "edge-face", "sw_version": __version__})
         out.append((component, object_id, config))
