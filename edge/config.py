@@ -155,6 +155,10 @@ class LivenessConfig:
     window_seconds: float = _opt(3.0, min=1.0, max=30.0,
                                  doc="A recognised face not confirmed live this long after it appeared is refused "
                                      "(strict mode uses at least 6).")
+    illuminator_pin: int | None = _opt(None, min=0, max=53, nullable=True,
+                                       doc="Optional LED (white or 850 nm) beside the camera, pulsed in a random "
+                                           "pattern: a live face's shading follows it, a print's is flat, a "
+                                           "screen barely follows (docs/liveness.md). none: not fitted.")
 
 
 @dataclass(frozen=True)
@@ -496,6 +500,9 @@ def _check_cross_field(cfg: Config) -> None:
         if pin in seen:
             raise SettingError(f"door.{k}", f"pin {pin} is already used by door.{seen[pin]}")
         seen[pin] = k
+    light = cfg.liveness.illuminator_pin
+    if light is not None and light in seen:
+        raise SettingError("liveness.illuminator_pin", f"pin {light} is already used by door.{seen[light]}")
     _check_mqtt(cfg.mqtt)
 
 

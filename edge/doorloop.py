@@ -179,12 +179,15 @@ class DoorLoop:
         if self._held is not None and self.liveness is not None:
             self.liveness.observe(None, None, now)
             self._settle_held(now)
+        if self.liveness is not None:
+            self.liveness.lights_off()
         if self.door is not None and self.liveness is not None:
             self.door.signal_waiting(False)
         return self.decider.observe(None, now)
 
-    def process(self, frame: np.ndarray, now: float | None = None) -> FrameResult:
-        """One frame through every stage; see the module docstring."""
+    def process(self, frame: np.ndarray, now: float | None = None, *, taken: float | None = None) -> FrameResult:
+        """One frame through every stage; see the module docstring. ``taken``: when the camera delivered it
+        (labels the frame for the liveness illuminator; default ``now``)."""
         if self._reload.is_set():
             self._apply_reload()
         now = self.clock() if now is None else now
@@ -195,7 +198,7 @@ class DoorLoop:
         if decision.kind == "grant":
             self._vote_at = now
         if self.liveness is not None:
-            verdict = self.liveness.observe(frame, candidate, now)
+            verdict = self.liveness.observe(frame, candidate, now, taken=taken)
             self._signal(verdict, candidate)
         if candidate is not None:
             self.last_sighting = self._sighting(now, candidate)

@@ -97,7 +97,9 @@ class DoorService:
         factory = make_pin_factory(cfg.door.pin_factory) if pin_factory is _AUTO else pin_factory
         self.door = Door(cfg.door, unlock_seconds=self._unlock_seconds, pin_factory=factory,
                          on_event=self._door_event, on_relay_change=self._relay_changed)
+        self.illuminator: Any = None
         try:
+            self.illuminator = self._make_illuminator(cfg, factory)
             if source is _AUTO:
                 source = source_from_config(cfg.camera)
             self.feed = CameraFeed(source, retry_initial=cfg.camera.retry_initial_seconds,
@@ -115,7 +117,21 @@ class DoorService:
                                  clock=clock)
         except BaseException:
             self.door.close()
+            if self.illuminator is not None:
+                self.illuminator.close()
             raise
+
+    @staticmethod
+    def _make_illuminator(cfg: _config.Config, factory):
+        """The liveness illuminator on ``[liveness] illuminator_pin`` (None when not fitted); it labels frames
+        by the camera feed's capture times, so it runs on the same clock (``time.monotonic``)."""
+        if cfg.liveness.illuminator_pin is None:
+            return None
+        from .illuminator import Illuminator
+
+        settle = max(0.1, 2.0 / cfg.camera.fps)       # the exposure and the camera's pipeline
+        return Illuminator(cfg.liveness.illuminator_pin, settle_seconds=settle, slot_seconds=2 * settle,
+                           pin_factory=factory, clock=time.monotonic)
 
     def _make_liveness(self, cfg: _config.Config):
         """The liveness stage for ``cfg.liveness`` (None when off); its models are loaded (hash-checked) once."""
@@ -130,7 +146,7 @@ class DoorService:
                                                    num_threads=min(2, cfg.recognition.num_threads or 2))
         log.info("liveness check %s (window %.1f s)", cfg.liveness.mode, cfg.liveness.window_seconds)
         return LivenessStage(mode=cfg.liveness.mode, window_seconds=cfg.liveness.window_seconds,
-                             models=self._liveness_models)
+                             models=self._liveness_models, illuminator=self.illuminator)
 
     # ------------------------------------------------------------------ building from a configuration
     @classmethod
@@ -199,6 +215,10 @@ class DoorService:
                 for section in ("paths", "recognition", "camera", "door", "store", "web", "mqtt"):
                     if getattr(new, section) != getattr(self.cfg, section):
                         log.warning("SIGHUP: [%s] changed; restart the service to apply it", section)
+                if new.liveness.illuminator_pin != self.cfg.liveness.illuminator_pin:
+                    log.warning("SIGHUP: liveness.illuminator_pin changed; restart the service to apply it")
+                    new = dataclasses.replace(new, liveness=dataclasses.replace(
+                        new.liveness, illuminator_pin=self.cfg.liveness.illuminator_pin))
                 self.cfg = dataclasses.replace(self.cfg, decision=new.decision, liveness=new.liveness,
                                                logging=new.logging)
                 self.store.set_defaults(self.cfg)
@@ -226,12 +246,12 @@ class DoorService:
         seq = 0
         while not self._stop.is_set():
             self._heartbeat = self.clock()
-            seq, _taken, frame = self.feed.latest(after=seq, timeout=LOOP_WAIT)
+            seq, taken, frame = self.feed.latest(after=seq, timeout=LOOP_WAIT)
             if frame is None:
                 self.loop.idle()
                 continue
             started = time.perf_counter()
-            self.loop.process(frame)
+            self.loop.process(frame, taken=taken)
             self.health.frame(time.perf_counter() - started)
 
     def _recognition_thread(self) -> None:
@@ -244,6 +264,8 @@ class DoorService:
                 if self._stop.is_set():  # shutting down: the door is already closed
                     return
                 self.door.lock(reason="recognition crashed")
+                if self.illuminator is not None:
+                    self.illuminator.stop()
                 now = self.clock()
                 self._crashes.append(now)
                 while self._crashes and now - self._crashes[0] > CRASH_WINDOW:
@@ -515,6 +537,8 @@ class DoorService:
         """Door first (relay released), then systemd, camera, web, threads, log, listeners."""
         self._stop.set()
         self.door.close()
+        if self.illuminator is not None:
+            self.illuminator.close()
         self.notifier.stopping("stopping")
         self.live.close()                    # ends the live view streams, so the web server can stop
         self.feed.stop()

@@ -1,10 +1,12 @@
 """LivenessJudge: one per face track; frames in, a verdict out (live, spoof or undecided).
 
 Fusion rule, in two sentences: any deny cue (a screen or paper outline around the face, a large glare, a display
-moire) seen in enough frames of the track makes it "spoof" for the rest of the track. Otherwise the track is
-"live" once the mode's confirm cue has been seen over at least ``min_frames`` usable frames - passive: a blink,
-a moving mouth, or the nose's parallax in two head turns; strict: a blink that starts inside the challenge
-window - and "undecided" until then (undecided is never live).
+moire; with an illuminator, a face that reflects its pulses evenly like paper) seen in enough frames of the track
+makes it "spoof" for the rest of the track. Otherwise the track is "live" once the mode's confirm cue has been
+seen over at least ``min_frames`` usable frames - passive: a blink, a moving mouth, the nose's parallax in two
+head turns, or face-like shading under the illuminator's pulses; strict: a blink that starts inside the challenge
+window - and, with an illuminator, once the face follows its pulses (a screen does not); "undecided" until then
+(undecided is never live).
 
 Bad input (no face, no landmarks, a face at the frame's edge, a single frame) gives "undecided" with the reason.
 """
@@ -20,6 +22,7 @@ import numpy as np
 
 from . import blink as blink_cue
 from . import screen
+from .illumination import IlluminationResponse
 from .challenge import Challenge
 from .eyes import EyeModel
 from .mesh import FaceMesh
@@ -49,6 +52,12 @@ class Thresholds:
     moire: float = 0.97             # spectral peak score ...
     moire_frames: int = 3
     deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost)
+    light_follow: float = 0.6       # illuminator: brightness correlates with the pattern at least this ...
+    light_response: float = 0.1     # ... and the LED adds at least this share of the face's brightness
+    light_shading: float = 0.08     # 3-D shading that confirms (passive), and at least light_snr times ...
+    light_snr: float = 1.5          # ... what noise and movement alone would show ...
+    light_flat: float = 0.04        # ... and below which (noise floor below it too) the face is flat: spoof
+    light_pairs: int = 4            # lit/unlit pairs before the shading is judged
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,8 @@ class LivenessJudge:
     ``rng`` chooses the challenge moments (a ``random.SystemRandom`` by default)."""
 
     def __init__(self, *, mode: str = "passive", mesh: FaceMesh, eyes: EyeModel,
-                 thresholds: Thresholds = Thresholds(), rng: random.Random | None = None):
+                 thresholds: Thresholds = Thresholds(), rng: random.Random | None = None,
+                 illumination: bool = False):
         if mode not in ("passive", "strict"):
             raise ValueError(f"liveness mode must be 'passive' or 'strict' for a judge, not {mode!r}")
         self.mode = mode
@@ -81,6 +91,7 @@ class LivenessJudge:
         self._parallax = ParallaxTracker()
         self._mouth = MouthMotion()
         self._challenge = Challenge(rng=rng) if mode == "strict" else None
+        self._light = IlluminationResponse() if illumination else None     # an illuminator is fitted
         self._frames = 0
         self._usable = 0
         self._blink_count = 0
@@ -94,9 +105,10 @@ class LivenessJudge:
 
     # -- the one public step -------------------------------------------------------------------------------
 
-    def observe(self, frame_bgr, face, now: float) -> Verdict:
+    def observe(self, frame_bgr, face, now: float, *, lit: bool | None = None) -> Verdict:
         """One frame of the track and the face found in it (anything with ``box`` (x, y, w, h) and ``landmarks``
-        (5, 2), e.g. a ``Face``; ``None`` when no face was found); ``now`` in seconds (monotonic)."""
+        (5, 2), e.g. a ``Face``; ``None`` when no face was found); ``now`` in seconds (monotonic); ``lit``: the
+        illuminator's state during the frame (None: no illuminator, or it changed during the exposure)."""
         self._frames += 1
         if self._state == SPOOF:
             return self._verdict(now)
@@ -115,6 +127,9 @@ class LivenessJudge:
         if self._challenge is not None:
             self._challenge.start(now)
         self._deny(frame_bgr, face.box)
+        if self._light is not None and lit is not None:
+            self._light.add(frame_bgr, face.box, lit, face.landmarks)
+            self._deny_light()
         if self._state == SPOOF:
             return self._verdict(now)
         left, right = self._eyes(frame_bgr, mesh.points)
@@ -172,11 +187,27 @@ class LivenessJudge:
                                     "moire": "the face shows a display's moire pattern"}[name]
                     return
 
+    def _light_numbers(self):
+        return self._light.numbers() if self._light is not None else None
+
+    def _light_follows(self, n) -> bool:
+        return n is not None and n.follow >= self.t.light_follow and n.response >= self.t.light_response
+
+    def _deny_light(self) -> None:
+        n = self._light_numbers()
+        if self._light_follows(n) and n.pairs >= self.t.light_pairs and \
+                max(n.shading, n.noise) < self.t.light_flat:
+            self._state, self._reason = SPOOF, "the face reflects the door's light evenly, like paper"
+
     def _decide(self) -> None:
         if self._state != UNDECIDED:
             return
         if self._usable < self.t.min_frames:
             self._reason = "not enough frames yet"
+            return
+        light = self._light_numbers()
+        if self._light is not None and not self._light_follows(light):
+            self._reason = "the face has not followed the door's light yet"
             return
         if self._challenge is not None:
             if self._challenge.done:
@@ -192,6 +223,9 @@ class LivenessJudge:
             self._state, self._reason = LIVE, "the mouth moved"
         elif self._parallax_hits >= self.t.parallax_turns:
             self._state, self._reason = LIVE, "the face showed depth when it turned"
+        elif light is not None and light.pairs >= self.t.light_pairs and \
+                light.shading >= max(self.t.light_shading, self.t.light_snr * light.noise):
+            self._state, self._reason = LIVE, "the face's shading followed the door's light"
         else:
             self._reason = "no blink, mouth movement or head turn seen yet"
 
@@ -203,6 +237,10 @@ class LivenessJudge:
                "mouth_range": round(self._mouth.range, 3)}
         for name, value in self._deny_max.items():
             out[f"{name}_max"] = round(float(value), 3)
+        light = self._light_numbers()
+        if light is not None:
+            out.update(light_follow=round(light.follow, 3), light_response=round(light.response, 3),
+                       light_shading=round(light.shading, 3), light_noise=round(min(light.noise, 99.0), 3))
         if self._challenge is not None:
             out["challenge_passed"] = float(self._challenge.passed)
             out["challenge_failed"] = float(self._challenge.failed)

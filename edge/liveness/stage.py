@@ -8,6 +8,10 @@ gets a new judge, so nothing one person did (a blink) carries over to the next.
 :meth:`grant` answers for the face that voted: ``None`` (live: let it stand), ``WAIT`` (undecided and the track
 is younger than ``window_seconds``: hold the grant) or a refusal reason ("not confirmed live", or the deny cue
 that made it a spoof). With mode "off" there is no stage at all (the door behaves exactly as without liveness).
+
+With an ``illuminator`` (:class:`edge.illuminator.Illuminator`, ``[liveness] illuminator_pin``) the stage labels
+each frame with the LED's state during its exposure (from the frame's capture time), gives it to the judge, and
+steps the LED's random pattern while a face is in view; with no face in view the LED is off.
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ class LivenessStage:
     :meth:`observe`, ask :meth:`grant` when the recognition vote says grant."""
 
     def __init__(self, *, mode: str, window_seconds: float, models: LivenessModels,
-                 thresholds: Thresholds = Thresholds(), rng: random.Random | None = None, track_gap: float = 1.0):
+                 thresholds: Thresholds = Thresholds(), rng: random.Random | None = None, track_gap: float = 1.0,
+                 illuminator=None):
         if mode not in ("passive", "strict"):
             raise ValueError(f"a liveness stage runs in mode 'passive' or 'strict', not {mode!r}")
         if window_seconds <= 0:
@@ -45,6 +50,7 @@ class LivenessStage:
         self.thresholds = thresholds
         self.rng = rng or random.SystemRandom()
         self.track_gap = track_gap
+        self.illuminator = illuminator
         self._judge: LivenessJudge | None = None
         self.track = 0          # +1 for every new track (a held grant belongs to one)
         self._started = 0.0
@@ -74,13 +80,22 @@ class LivenessStage:
         jump = np.hypot((x1 + w1 / 2) - (x0 + w0 / 2), (y1 + h1 / 2) - (y0 + h0 / 2))
         return jump <= max(w0, w1)
 
-    def observe(self, frame_bgr, face, now: float) -> Verdict:
-        """One frame and its nearest face (``None`` if none): the track's verdict after it."""
+    def observe(self, frame_bgr, face, now: float, *, taken: float | None = None) -> Verdict:
+        """One frame and its nearest face (``None`` if none): the track's verdict after it. ``taken``: when the
+        camera delivered the frame (the illuminator's clock; default ``now``)."""
+        lit = None
+        if self.illuminator is not None:
+            lit = self.illuminator.lit_at(now if taken is None else taken)
+            if face is None:
+                self.illuminator.stop()
+            else:
+                self.illuminator.step()          # the next frames see the pattern's next state
         if face is not None:
             face_track = getattr(face, "track_id", None)
             if not self._same_track(face.box, now, face_track):
                 self._judge = LivenessJudge(mode=self.mode, mesh=self.models.mesh, eyes=self.models.eyes,
-                                            thresholds=self.thresholds, rng=self.rng)
+                                            thresholds=self.thresholds, rng=self.rng,
+                                            illumination=self.illuminator is not None)
                 self.track += 1
                 self._started = now
             self._last_seen = now
@@ -90,8 +105,13 @@ class LivenessStage:
             self.reset()
             return self.verdict
         assert self._judge is not None
-        self.verdict = self._judge.observe(frame_bgr, face, now)
+        self.verdict = self._judge.observe(frame_bgr, face, now, lit=lit)
         return self.verdict
+
+    def lights_off(self) -> None:
+        """No frame came (camera stalled): the illuminator, if any, goes off until a face is seen again."""
+        if self.illuminator is not None:
+            self.illuminator.stop()
 
     def track_age(self, now: float) -> float:
         return 0.0 if self._judge is None else now - self._started

@@ -1,0 +1,129 @@
+"""The illuminator in the running service (MockFactory pins, a folder camera playing a real still face, the real
+models): it pulses while a face is in view, is off when the service stops or its loop keeps crashing, refuses a
+pin the door uses, and without ``[liveness] illuminator_pin`` nothing changes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from edge import config
+from edge.camera import FolderSource
+from edge.config import Config
+from edge.errors import SettingError
+from edge.liveness import datasets
+
+LIGHT = 6
+DOOR_PINS = {17, 27, 22, 23, 24, 25, 5}
+
+
+def wait_until(predicate, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(scope="module")
+def still_face(liveness_dir):
+    seq = next(s for s in datasets.nuaa_sequences(liveness_dir, "live") if s.name.endswith("0006_00_00_01"))
+    return [f for _, f in seq.frames()][:6]
+
+
+def service(tmp_path: Path, engine, frames, factory, **liveness):
+    from edge.accesslog import AccessLog
+    from edge.keys import init_keys
+    from edge.service import DoorService
+    from edge.store import DB_FILE_NAME, Store
+
+    cfg = Config().replace("paths", state_dir=str(tmp_path / "state")).replace("liveness", **liveness)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    ring, _ = init_keys(cfg)
+    store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
+                         max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
+    folder = tmp_path / "cam"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return DoorService(cfg, engine=engine, store=store, log_=AccessLog.open(cfg, keyring=ring),
+                       source=FolderSource(folder=folder, fps=15), pin_factory=factory, web=False)
+
+
+def pin_numbers(factory) -> set[int]:
+    return {int(info.name.removeprefix("GPIO")) for info in factory.pins}
+
+
+def test_the_led_pulses_at_random_while_a_face_is_in_view_and_is_off_after_the_service_stops(
+        tmp_path, engine, still_face):
+    factory = MockFactory()
+    svc = service(tmp_path, engine, still_face, factory, illuminator_pin=LIGHT).start()
+    light = factory.pin(LIGHT)
+    try:
+        assert svc.loop.liveness.illuminator is svc.illuminator
+        # the folder camera shows a face: the pattern runs (both states, several changes)
+        assert wait_until(lambda: len(light.states) >= 6), light.states
+        assert {s.state for s in light.states[1:]} == {True, False}
+        assert wait_until(lambda: "light_follow" in svc.loop.liveness.verdict.cues)   # the judge gets frames
+    finally:
+        svc.close()
+    assert light.state is False and not svc.illuminator.is_lit
+
+
+def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, engine, still_face):
+    class FailingAfter:
+        """The real engine, then a fault on every call (a driver error in recognition)."""
+
+        def __init__(self, inner, good_calls):
+            self.inner, self.calls, self.good_calls = inner, 0, good_calls
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def faces(self, image, **options):
+            self.calls += 1
+            if self.calls > self.good_calls:
+                raise RuntimeError("injected fault in recognition")
+            return self.inner.faces(image, **options)
+
+    factory = MockFactory()
+    svc = service(tmp_path, FailingAfter(engine, 12), still_face, factory, illuminator_pin=LIGHT)
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("code", svc.run(install_signals=False)))
+    runner.start()
+    runner.join(60)
+    assert not runner.is_alive() and result["code"] == 1
+    light = factory.pin(LIGHT)
+    assert True in [s.state for s in light.states]       # it was pulsing before the faults
+    assert light.state is False
+
+
+def test_without_the_pin_the_door_is_exactly_as_before(tmp_path, engine, still_face):
+    assert Config().liveness.illuminator_pin is None       # the default: not fitted
+    factory = MockFactory()
+    svc = service(tmp_path, engine, still_face, factory).start()
+    try:
+        assert svc.illuminator is None and svc.loop.liveness.illuminator is None
+        assert wait_until(lambda: svc.loop.liveness.verdict.cues.get("usable_frames", 0) >= 3)
+        assert not any(k.startswith("light_") for k in svc.loop.liveness.verdict.cues)
+        assert svc.loop.liveness.verdict.state == "undecided"    # a still face, as before
+    finally:
+        svc.close()
+    assert pin_numbers(factory) == DOOR_PINS                # no pin claimed beyond the door's own
+
+
+def test_the_illuminator_pin_must_not_be_a_door_pin(tmp_path):
+    path = tmp_path / "edge-face.toml"
+    path.write_text("[liveness]\nilluminator_pin = 17\n")
+    with pytest.raises(SettingError, match="illuminator_pin.*already used by door.relay_pin"):
+        config.load(path)
+    path.write_text('[liveness]\nilluminator_pin = 6\n')
+    assert config.load(path).liveness.illuminator_pin == 6
+    path.write_text('[liveness]\nilluminator_pin = "none"\n')
+    assert config.load(path).liveness.illuminator_pin is None
