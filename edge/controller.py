@@ -36,6 +36,10 @@ class Controller(Protocol):
 
     def capture_frames(self, count: int, seconds: float) -> list[np.ndarray]: ...
 
+    def capture_enrolment_frames(self, count: int, seconds: float) -> list[np.ndarray]:
+        """Frames for camera enrolment while the door's LEDs ask for a slow head turn (back to normal after)."""
+        ...
+
     def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
                       address: str | None = None) -> None:
         """Open the door once; logged with the admin's name, id and client address."""

@@ -1,5 +1,9 @@
 """The door's hardware, through gpiozero: relay, LEDs, buzzer, exit button, door contact, alarm.
 
+What the LEDs say: green steady = open; red flash and a beep = refused; green blinking = a face waits to be
+confirmed live; both flash with a chirp = "blink now" (strict liveness); green and red alternating slowly after
+a chirp = camera enrolment, "turn your head slowly" (:meth:`Door.enrolment_prompt`).
+
 One device per class, keyword-only options and ``close()`` everywhere, like gpiozero itself. The relay is the
 part that matters: it starts released, every pulse is capped at ``max_on_seconds``, and the cap is enforced by
 the relay's own watchdog thread, so a stalled recognition loop can never hold the door open. ``close()`` (and
@@ -15,6 +19,7 @@ import atexit
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +30,9 @@ from .errors import ConfigError
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[..., None]
+
+PROMPT_STEP = 0.4          # enrolment prompt: each LED lit this long in turn ("turn your head slowly")
+PROMPT_MAX_SECONDS = 30.0  # the prompt ends by itself after this, whatever the caller does
 
 
 def on_a_raspberry_pi() -> bool:
@@ -120,7 +128,7 @@ class Output(Closing):
             self._device.blink(on_time=on_time, off_time=off_time, n=None, background=True)
             log.info("pin %s GPIO%d blinking", self.name, self.pin_number)
 
-    def _set(self, active: bool) -> None:
+    def _set(self, active: bool, *, quiet: bool = False) -> None:
         with self._lock:
             if self._closed:
                 return
@@ -129,7 +137,7 @@ class Output(Closing):
                 self._device.on()             # on()/off() also stop a running blink
             else:
                 self._device.off()
-            if was != active:
+            if was != active and not quiet:
                 log.info("pin %s GPIO%d %s", self.name, self.pin_number, "on" if active else "off")
 
     def close(self) -> None:
@@ -138,6 +146,51 @@ class Output(Closing):
                 self._device.off()
                 self._closed = True
                 self._device.close()
+
+
+class LedSequence(Closing):
+    """LED states stepped in a thread ("led-sequence") until :meth:`close` or ``max_seconds``, then all off.
+
+    ``steps``: ``[({output: on?, ...}, seconds), ...]``, repeated. The hard ``max_seconds`` means a caller that
+    hangs cannot leave the LEDs in the pattern; changes are not logged one by one (the door logs the pattern)."""
+
+    def __init__(self, steps: list[tuple[dict, float]], *, max_seconds: float,
+                 on_end: Callable[[], None] | None = None):
+        if not steps or any(seconds <= 0 for _, seconds in steps):
+            raise ValueError("an LED sequence needs steps of positive duration")
+        self._steps = steps
+        self._outputs = {out for states, _ in steps for out in states}
+        self._max_seconds = float(max_seconds)
+        self._on_end = on_end
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="led-sequence", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self._max_seconds
+        try:
+            while not self._stop.is_set():
+                for states, seconds in self._steps:
+                    for out, on in states.items():
+                        out._set(on, quiet=True)
+                    left = deadline - time.monotonic()
+                    if left <= 0 or self._stop.wait(min(seconds, left)):
+                        return
+        finally:
+            for out in self._outputs:
+                out._set(False, quiet=True)
+            if self._on_end is not None:
+                self._on_end()
+
+    def close(self) -> None:
+        """Stop the pattern and wait until the LEDs are off (safe to call twice, also after the maximum)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=2.0)
 
 
 class Relay(Closing):
@@ -369,6 +422,8 @@ class Door(Closing):
         self.feedback_seconds = feedback_seconds
         self._devices: list = []
         self._waiting = False
+        self._prompt: LedSequence | None = None      # camera enrolment: the LEDs ask for a head turn
+        self._prompt_lock = threading.Lock()
         try:
             self.relay = self._add(Relay(door_cfg.relay_pin, active_high=door_cfg.relay_active_high,
                                          max_on_seconds=door_cfg.max_unlock_seconds, pin_factory=pin_factory,
@@ -405,12 +460,14 @@ class Door(Closing):
     def unlock(self, seconds: float | None = None, *, reason: str = "unlock") -> float:
         """Pulse the relay (default: the current ``unlock_seconds``) and show green; returns the duration."""
         duration = self.relay.pulse(self._unlock_seconds() if seconds is None else seconds, reason=reason)
-        if self.green is not None:
+        if self.green is not None and not self.prompting:
             self.green.flash(max(duration, self.feedback_seconds))
         return duration
 
     def signal_deny(self) -> None:
         """Red LED and a short beep: someone was refused."""
+        if self.prompting:
+            return                      # the enrolment prompt owns the LEDs (the relay still works)
         if self.red is not None:
             self.red.flash(self.feedback_seconds)
         if self.buzzer is not None:
@@ -421,8 +478,8 @@ class Door(Closing):
         if self.green is None or waiting == self._waiting:
             return
         self._waiting = waiting
-        if self.relay.is_active:
-            return                      # a grant's steady green stays
+        if self.relay.is_active or self.prompting:
+            return                      # a grant's steady green stays; so does the enrolment prompt
         if waiting:
             self.green.blink()
         else:
@@ -430,11 +487,51 @@ class Door(Closing):
 
     def signal_request(self) -> None:
         """Liveness challenge: "blink now" - both LEDs and a short chirp (called once per request)."""
+        if self.prompting:
+            return
         for out in (self.green, self.red):
             if out is not None:
                 out.flash(0.8)
         if self.buzzer is not None:
             self.buzzer.flash(0.1)
+
+    # -- camera enrolment: "turn your head slowly" ------------------------------------------------------------
+    @property
+    def prompting(self) -> bool:
+        prompt = self._prompt
+        return prompt is not None and prompt.running
+
+    @contextmanager
+    def enrolment_prompt(self, *, max_seconds: float = PROMPT_MAX_SECONDS):
+        """``with door.enrolment_prompt(): capture...`` - while the camera collects enrolment frames, the LEDs ask
+        the person to turn their head slowly: green and red alternate, ``PROMPT_STEP`` seconds each (a slow
+        left-right sweep, unlike any other signal), after one short chirp. On every way out of the block
+        (success, an exception, the caller giving up) and at the latest after ``max_seconds`` the pattern
+        stops, and the LEDs go back to what the door shows otherwise (off, or green blinking while a face waits
+        for liveness)."""
+        leds = [out for out in (self.green, self.red) if out is not None]
+        with self._prompt_lock:
+            if self._prompt is not None:
+                self._prompt.close()
+            steps = [({out: i == k for i, out in enumerate(leds)}, PROMPT_STEP) for k in range(len(leds))] \
+                if leds else []
+            self._prompt = LedSequence(steps, max_seconds=max_seconds, on_end=self._prompt_ended) if steps else None
+        log.info("enrolment prompt: green and red LEDs alternate (turn your head slowly)")
+        if self.buzzer is not None:
+            self.buzzer.flash(0.1)
+        try:
+            yield self
+        finally:
+            with self._prompt_lock:
+                prompt, self._prompt = self._prompt, None
+            if prompt is not None:
+                prompt.close()
+            log.info("enrolment prompt ended")
+
+    def _prompt_ended(self) -> None:
+        """The prompt's LEDs are off: show the door's normal state again (a face waiting for liveness)."""
+        if self._waiting and self.green is not None and not self.relay.is_active:
+            self.green.blink()
 
     def lock(self, *, reason: str = "release") -> None:
         self.relay.release(reason=reason)
@@ -473,6 +570,9 @@ class Door(Closing):
 
     def close(self) -> None:
         """Relay first (the one that matters), then everything else."""
+        prompt = self._prompt
+        if prompt is not None:
+            prompt.close()
         for device in sorted(self._devices, key=lambda d: not isinstance(d, Relay)):
             try:
                 device.close()

@@ -39,6 +39,8 @@ class EnrolmentResult:
     decoded: bool = True          # False: the file could not be read as a photograph
     pending: str | None = None    # why the template waits for an administrator (None: in use at once)
     warnings: list[str] = field(default_factory=list)     # accepted, but worth a look
+    near_duplicate: bool = False  # the same look as a frame accepted before it
+    spare: bool = False           # a good, different face, left out because enough more different ones were kept
 
 
 def review(store: Any, engine: Any, user_id: str, embedding: np.ndarray, threshold: float) -> str | None:
@@ -86,7 +88,8 @@ def check_images(engine: Any, images: Iterable[tuple[str, np.ndarray | ImageErro
         twin = next((r for r, f in chosen if float(f.embedding @ face.embedding) >= near_duplicate), None)
         if twin is not None:
             results.append(EnrolmentResult(name, False, [f"a near-duplicate of {twin.name}: it adds nothing; "
-                                                         "use photographs from other angles or light"], face.crop))
+                                                         "use photographs from other angles or light"], face.crop,
+                                           near_duplicate=True))
             continue
         result = EnrolmentResult(name, True, [], face.crop, face.score)
         results.append(result)
@@ -115,9 +118,22 @@ def choose_diverse(chosen: list[tuple[EnrolmentResult, Face]], count: int) -> li
                                [face_weight(f) for _, f in chosen], count))
     for i, (result, _face) in enumerate(chosen):
         if i not in keep:
-            result.ok = False
+            result.ok, result.spare = False, True
             result.reasons = [f"not needed: the {count} most different frames were kept"]
     return [c for i, c in enumerate(chosen) if i in keep]
+
+
+def turn_advice(results: Sequence[EnrolmentResult], *, wanted: int) -> str | None:
+    """Camera enrolment: a sentence when the frames were mostly one look - the person did not turn their head,
+    so fewer than ``wanted`` different good faces could be kept; None when the set is diverse enough (or the
+    frames were refused for other reasons, which each frame's own reasons already say)."""
+    looks = sum(r.ok or r.spare for r in results)
+    repeats = sum(r.near_duplicate for r in results)
+    if looks >= wanted or not repeats:
+        return None
+    return (f"Only {looks} different look{'' if looks == 1 else 's'} in {len(results)} camera frames "
+            f"({repeats} were near-duplicates): the head hardly moved. Enrol again and turn your head slowly "
+            "a little left, right, up and down while the green and red lights alternate.")
 
 
 def warn_lookalikes(store: Any, engine: Any, user_id: str, chosen: Sequence[tuple[EnrolmentResult, Face]], *,

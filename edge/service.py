@@ -398,10 +398,11 @@ class DoorService:
         seq, _t, frame = self.feed.latest(after=0, timeout=0)
         if frame is not None and count > 0:
             frames.append(frame.copy())
-        deadline = self.clock() + max(0.0, seconds)
+        start = self.clock()
+        deadline = start + max(0.0, seconds)
         spacing = seconds / max(count, 1)
         while len(frames) < count:
-            next_at = min(deadline, self.clock() + spacing * 0.5)
+            next_at = min(deadline, start + spacing * len(frames))     # spread over the whole time
             if next_at > self.clock():
                 time.sleep(next_at - self.clock())
             left = deadline - self.clock()
@@ -411,6 +412,12 @@ class DoorService:
             if frame is not None:
                 frames.append(frame.copy())
         return frames
+
+    def capture_enrolment_frames(self, count: int, seconds: float) -> list[np.ndarray]:
+        """:meth:`capture_frames` for camera enrolment, while the door's LEDs ask the person to turn their head
+        slowly (:meth:`edge.door.Door.enrolment_prompt`); the LEDs are back to normal on every way out."""
+        with self.door.enrolment_prompt(max_seconds=seconds + 5.0):
+            return self.capture_frames(count, seconds)
 
     def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
                       address: str | None = None) -> None:

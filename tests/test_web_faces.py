@@ -72,9 +72,13 @@ def test_only_non_images_is_a_400_and_nothing_is_stored(site):
 def test_admin_enrols_from_the_camera(site):
     store, c, uid = site["store"], site["clients"]["root"], site["ids"]["biden"]
     token = csrf_of(c.get(f"/users/{uid}/enrol").text)
+    prompts = getattr(site["controller"], "prompts", 0)
     page = c.post(f"/users/{uid}/enrol/camera", {"csrf_token": token})
     assert site["controller"].captures[-1][0] >= 3
+    assert site["controller"].prompts == prompts + 1          # captured while the LEDs ask for a head turn
     assert page.html.select("li.verdict.ok")
+    advice = page.html.select_one(".turn-advice").text        # the same frame every time: nobody turned
+    assert "Only 1 different look" in advice and "turn your head slowly" in advice
     assert "camera" in {t.source for t in store.get_user(uid).templates}
 
 

@@ -90,6 +90,10 @@ class ControllerDouble:
         self.captures.append((count, seconds))
         return [] if self.frame is None else [self.frame.copy() for _ in range(count)]
 
+    def capture_enrolment_frames(self, count: int, seconds: float) -> list[np.ndarray]:
+        self.prompts = getattr(self, "prompts", 0) + 1
+        return self.capture_frames(count, seconds)
+
     def remote_unlock(self, admin_username: str, *, admin_id: str | None = None,
                       address: str | None = None) -> None:
         with self._lock:

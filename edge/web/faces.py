@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..decision import Candidate, door_policy, votes_for
-from ..enrolment import enrol
+from ..enrolment import enrol, turn_advice
 from ..errors import ImageError
 from ..recognition import decode_image
 from ..recognition.match import Ranker
@@ -58,13 +58,27 @@ def enrol_images(web, user, named_images, source: str, choose: int | None = None
     An administrator's enrolment is used at once; a member's own is reviewed against the door's threshold
     (:func:`edge.enrolment.review`). Faces that look like another enrolled person at that threshold carry a
     warning."""
+    return [_verdict(r) for r in _enrol(web, user, named_images, source, choose)]
+
+
+def enrol_camera_frames(web, user, named_frames, keep: int) -> tuple[list[Verdict], str | None]:
+    """:func:`enrol_images` for door-camera frames (the ``keep`` most different good ones), and a sentence when
+    the frames were mostly one look because the person did not turn their head (:func:`turn_advice`)."""
+    results = _enrol(web, user, named_frames, "camera", keep)
+    return [_verdict(r) for r in results], turn_advice(results, wanted=keep)
+
+
+def _enrol(web, user, named_images, source: str, choose: int | None):
     rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
     policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
                                   model_threshold=web.engine.threshold, people=len(rank))
     review_threshold = None if web.is_admin() else policy.threshold
-    return [Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded, r.pending, r.warnings)
-            for r in enrol(web.store, web.engine, user.id, named_images, source=source, choose=choose,
-                           review_threshold=review_threshold, lookalike_threshold=policy.threshold)]
+    return enrol(web.store, web.engine, user.id, named_images, source=source, choose=choose,
+                 review_threshold=review_threshold, lookalike_threshold=policy.threshold)
+
+
+def _verdict(r) -> Verdict:
+    return Verdict(r.name, r.ok, r.reasons, crop_data_uri(r.crop), r.quality, r.decoded, r.pending, r.warnings)
 
 
 def enrol_uploads(web, user, uploads, source: str = "upload") -> list[Verdict]:

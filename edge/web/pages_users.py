@@ -13,7 +13,7 @@ from bottle import HTTPError, response
 from ..errors import EdgeError
 from .context import GuardPlugin, current_web
 from .requests import form_value, redirect, uploaded_files
-from .faces import MAX_PHOTOS, Verdict, enrol_images, enrol_uploads
+from .faces import MAX_PHOTOS, Verdict, enrol_camera_frames, enrol_uploads
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def enrol_target(user_id: str):
     return user
 
 
-def results(user, verdicts: list[Verdict], source: str, status: int = 200):
+def results(user, verdicts: list[Verdict], source: str, status: int = 200, advice: str | None = None):
     web = current_web()
     store = web.store
     response.status = status
@@ -165,7 +165,7 @@ def results(user, verdicts: list[Verdict], source: str, status: int = 200):
         web.after_change()
     return web.render("enrol.tpl", title=f"Enrol {user.username}", target=user, verdicts=verdicts,
                       stored=stored, count=len((store.get_user(user.id) or user).templates),
-                      camera=web.controller is not None)
+                      camera=web.controller is not None, advice=advice)
 
 
 @app.get("/users/<user_id>/enrol", access="active")
@@ -195,14 +195,15 @@ def enrol_camera(user_id):
     user = enrol_target(user_id)
     if web.controller is None:
         raise HTTPError(503, "The door service is not running, so the camera cannot be used.")
-    try:
-        frames = web.controller.capture_frames(CAMERA_FRAMES, CAMERA_SECONDS)
+    try:          # the door's LEDs ask for a slow head turn meanwhile (back to normal on every way out)
+        frames = web.controller.capture_enrolment_frames(CAMERA_FRAMES, CAMERA_SECONDS)
     except EdgeError as exc:
         raise HTTPError(503, f"The camera did not deliver frames: {exc}") from None
     if not frames:
         raise HTTPError(503, "The camera did not deliver any frame; check it on the dashboard.")
     named = [(f"camera frame {i + 1}", frame) for i, frame in enumerate(frames)]
-    return results(user, enrol_images(web, user, named, "camera", choose=CAMERA_KEEP), "camera")
+    verdicts, advice = enrol_camera_frames(web, user, named, CAMERA_KEEP)
+    return results(user, verdicts, "camera", advice=advice)
 
 
 def user_actions(u, me) -> list[tuple[str, str]]:

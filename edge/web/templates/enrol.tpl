@@ -2,6 +2,9 @@
 <p>{{target.username}} has {{count}} face template{{'' if count == 1 else 's'}}.</p>
 % if verdicts is not None:
 <p class="{{'note' if stored else 'error'}}">{{stored}} of {{len(verdicts)}} photograph{{'' if len(verdicts) == 1 else 's'}} enrolled.</p>
+% if get('advice'):
+<p class="error turn-advice">{{advice}}</p>
+% end
 <ul class="verdicts">
   % for v in verdicts:
   <li class="verdict {{'ok' if v.ok else 'rejected'}}">
@@ -36,8 +39,9 @@
 <section class="card">
   <h2>Use the door camera</h2>
   % if camera:
-  <p class="muted">Stand in front of the camera and turn your head a little left, right, up and down: frames are
-  taken over about three seconds and the most different good ones are kept.</p>
+  <p class="muted">Stand in front of the camera and turn your head slowly a little left, right, up and down while
+  the door's green and red lights alternate (after a short chirp): frames are taken over about three seconds and
+  the most different good ones are kept.</p>
   <form method="post" action="/users/{{target.id}}/enrol/camera">
     <input type="hidden" name="csrf_token" value="{{csrf_token}}">
     <button type="submit">Capture from the camera</button>
