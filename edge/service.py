@@ -137,6 +137,8 @@ class DoorService:
         """The liveness stage for ``cfg.liveness`` (None when off); its models are loaded (hash-checked) once."""
         if cfg.liveness.mode == "off":
             log.warning("liveness check off: a photograph or a screen of an enrolled person opens the door")
+            if self.illuminator is not None:
+                self.illuminator.stop()          # turned off by SIGHUP: nothing steps the LED any more
             return None
         from .liveness import LivenessModels
         from .liveness.stage import LivenessStage

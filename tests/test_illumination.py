@@ -164,7 +164,7 @@ def door_frames(factory, img, face, kind, *, frames=60, seed=0, jitter=1.5):
             moved_gain = None if gain is None else cv2.warpAffine(gain, shift, size, borderMode=cv2.BORDER_REFLECT)
             box = (face.box[0] + dx, face.box[1] + dy, face.box[2], face.box[3])
             landmarks = face.landmarks + np.float32([dx, dy])
-            frame = synth_light.render(moved, kind, lit=bool(lit_during), gain=moved_gain, rng=rng)
+            frame = synth_light.render(moved, lit=bool(lit_during), gain=moved_gain, rng=rng)
             yield frame, box, landmarks, label         # the door takes this frame; after it, the LED steps
             clock.t += rng.uniform(0.02, 0.06)         # processing time: the next frames may be ambiguous
             light.step()

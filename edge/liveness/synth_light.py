@@ -95,14 +95,14 @@ def gain_map(shape, kind: str, *, box, landmarks) -> np.ndarray | None:
     return None
 
 
-def render(frame_bgr: np.ndarray, kind: str, *, lit: bool, gain: np.ndarray | None, strength: float = 0.3,
+def render(frame_bgr: np.ndarray, *, lit: bool, gain: np.ndarray | None, strength: float = 0.3,
            noise: float = 2.0, rng: np.random.Generator) -> np.ndarray:
-    """``frame_bgr`` as the camera sees it with the LED ``lit`` or not, for presentation ``kind`` whose
-    :func:`gain_map` is ``gain``."""
+    """``frame_bgr`` as the camera sees it with the LED ``lit`` or not, for the presentation whose
+    :func:`gain_map` is ``gain`` (None: a screen). ``strength``: the LED's share on a flat sheet facing it."""
     base = frame_bgr.astype(np.float32)
     if lit:
-        if kind == "screen":
-            base += 0.01 * strength * 255            # a little of the LED reflected by the glass
+        if gain is None:                             # a screen: a little of the LED reflected by the glass
+            base += 0.01 * strength * 255
         else:
             base *= 1 + strength * gain[..., None].astype(np.float32)
     base += rng.standard_normal(base.shape, dtype=np.float32) * np.float32(noise)
