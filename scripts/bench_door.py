@@ -59,6 +59,8 @@ SAME_PERSON = {
     "lfw/Doug_Duncan": "lfw/Charles_Moose",      # Doug_Duncan_0001 shows Charles Moose beside him, as large
     "lfw/Sung_Hong_Choi": "lfw/Choi_Sung-hong",  # one man, his name in two orders
     "lfw/Nan_Wang": "lfw/Wang_Nan",              # one woman, her name in two orders
+    "lfw/Hassan_Wirajuda": "lfw/Hasan_Wirayuda",  # one man, his name spelled two ways
+    "lfw/Andrew_Caldecott": "lfw/Andrew_Gilligan",  # one photograph filed under both names
 }
 MAIN_POLICY = dict(frames_required=3, frames_considered=5, window_seconds=2.0, margin=0.10)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from edge.recognition.security import (DEFAULT_FAR_PER_ATTEMPT, Security, calibrate, comparisons_per_attempt,
-                                       door_level, door_threshold)
+                                       door_level, door_looks, door_threshold)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,11 @@ def test_calibrate_on_real_photographs(engine, faces_dir):
     sec = Security.from_manifest(found)
     values = [sec.far[r] for r in sorted(sec.far, reverse=True)]
     assert values == sorted(values)
-    assert found["different_person_comparisons"] == len(embeddings) * (len(folders) - 1)
+    one, two = found["by_probe"]["one photograph"], found["by_probe"]["two photographs"]
+    assert one["comparisons"] == len(embeddings) * (len(folders) - 1)
+    pairs = sum(n * (n - 1) // 2 for n in np.unique(identities, return_counts=True)[1])
+    assert two["comparisons"] == pairs * (len(folders) - 1)
+    assert found["different_person_comparisons"] == one["comparisons"] + two["comparisons"]
     assert 0.3 < sec.far[1e-3] < 0.9
     assert sec.granted_share(sec.far[1e-3]) > 0.8        # most same-person comparisons clear a 1e-3 threshold
     assert sec.tail[1] < 0
@@ -112,3 +116,35 @@ def test_effective_threshold_prefers_the_override_then_the_level_then_the_model(
     thr, why = effective_threshold(override=None, far_per_attempt=1e-5, security=None, people=4,
                                    model_threshold=0.69)
     assert thr == 0.80 and "no security calibration" in why        # never the weaker per-pair 0.69
+
+
+def _unit(v):
+    return (v / np.linalg.norm(v)).astype(np.float32)
+
+
+def test_a_stranger_with_two_photographs_gets_their_mean_as_a_third_look():
+    """The door re-ranks a track's averaged embedding, so two photographs that each miss a person's template can
+    together match it: the calibration counts the best of the three looks."""
+    rng = np.random.default_rng(1)
+    template, side = _unit(rng.normal(size=128)), rng.normal(size=128)
+    side = _unit(side - (side @ template) * template)
+    left, right = _unit(template + 1.5 * side), _unit(template - 1.5 * side)    # each 0.55 from the template
+    resident = [_unit(template + 0.01 * rng.normal(size=128)) for _ in range(3)]
+    embeddings = np.stack(resident + [left, right])
+    identities = np.array(["resident"] * 3 + ["stranger"] * 2)
+    singles, pairs, single_ids, pair_ids = door_looks(embeddings, identities)
+    assert len(singles) == 5 and list(pair_ids) == ["resident"] * 3 + ["stranger"]
+    looks = pairs[-1]
+    assert looks.shape == (3, 128)
+    np.testing.assert_allclose(looks[2], template, atol=1e-5)               # the mean is the template itself
+    alone = max(float(left @ template), float(right @ template))
+    assert alone < 0.6 and float(looks[2] @ template) > 0.99
+
+
+def test_door_looks_cap_the_pairs_per_person():
+    rng = np.random.default_rng(2)
+    embeddings = np.stack([_unit(rng.normal(size=16)) for _ in range(8)])
+    _, pairs, _, pair_ids = door_looks(embeddings, np.array(["a"] * 6 + ["b"] * 2), pairs_per_person=4)
+    assert list(pair_ids) == ["a"] * 4 + ["b"]
+    for looks in pairs:
+        assert np.allclose(np.linalg.norm(looks, axis=1), 1.0, atol=1e-5)
