@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import bench_door  # noqa: E402
 import bench_faces  # noqa: E402
 from bench_faces import FACES  # noqa: E402
+from lfw import pair_people  # noqa: E402
 from edge.recognition import models as model_files  # noqa: E402
 from edge.recognition.security import Security  # noqa: E402
 from edge.recognition.track import TrackOptions  # noqa: E402
@@ -48,18 +49,10 @@ WRONG_FACE = ("Recep_Tayyip_Erdogan_0004.jpg", "Michael_Schumacher_0008.jpg")   
 N01 = NormalDist()
 
 
-def pair_people(name: str) -> set[str]:
-    out = set()
-    for line in (FACES / "lfw_view1" / name).read_text().split("\n")[1:]:
-        p = line.split("\t")
-        out.update(p[0::2][:2] if len(p) == 4 else p[:1] if len(p) == 3 else ())
-    return out
-
-
 def attempts(shots):
     """(identities, template per identity, DevTest flag per identity, attempts: (identity, kind, track frames))."""
     merge = {k.split("/")[1]: v.split("/")[1] for k, v in bench_door.SAME_PERSON.items() if v.startswith("lfw/")}
-    test = pair_people("pairsDevTest.txt")
+    test = pair_people(FACES / "lfw_view1" / "pairsDevTest.txt")
     by_name: dict[str, list] = {}
     for key, s in sorted(shots.items()):
         if not key.startswith("lfw_view1/") or not len(s) or s.frames[0] != 0 or key.endswith(WRONG_FACE):
