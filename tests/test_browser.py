@@ -14,6 +14,8 @@ import cv2
 import pytest
 
 from conftest import REPO_ROOT, missing
+from edge.config import DecisionConfig
+from edge.decision import door_policy
 from edge.web import WebServer, create_app
 from web_fixtures import PASSWORD, ControllerDouble, make_backend
 
@@ -110,9 +112,10 @@ def test_admin_enrols_a_person_and_recognises_them(chromium, served, faces_dir):
         assert page.inner_text(".match-name") == "barack"
         similarity = float(page.inner_text(".similarity"))
         threshold = float(re.search(r"threshold (\d\.\d+)", page.inner_text("main")).group(1))
-        expected = store.settings["threshold"]
-        expected = engine.threshold if expected is None else expected
-        assert threshold == pytest.approx(expected, abs=1e-3) and similarity >= threshold
+        # the door's threshold: the security level for the one person enrolled (no override is set)
+        policy, _source = door_policy(DecisionConfig(), store.settings, security=engine.security,
+                                      model_threshold=engine.threshold, people=1)
+        assert threshold == pytest.approx(policy.threshold, abs=1e-3) and similarity >= threshold
 
         page.click("nav >> text=Dashboard")
         page.wait_for_function("() => document.querySelector('img.live').naturalWidth > 0")   # the live view
