@@ -357,6 +357,7 @@ def test_settings_are_validated_and_saved(site):
     admin = site.clients["alice"]
     page = admin.get("/settings")
     assert "passive" in page.html.select_one(".liveness-mode").text   # the liveness check, from the file
+    assert "none fitted" in page.html.select_one(".liveness-illuminator").text   # [liveness] illuminator_pin
     form = form_for(page, "/settings")
     form["threshold"], form["unlock_seconds"] = "0.81", "4.5"
     form.submit(status=303)

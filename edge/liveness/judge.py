@@ -55,7 +55,8 @@ class Thresholds:
     light_follow: float = 0.6       # illuminator: brightness correlates with the pattern at least this ...
     light_response: float = 0.1     # ... and the LED adds at least this share of the face's brightness
     light_shading: float = 0.08     # 3-D shading that confirms (passive), and at least light_snr times ...
-    light_snr: float = 1.5          # ... what noise and movement alone would show ...
+    light_snr: float = 2.0          # ... what noise and movement alone would show, measured on frames ...
+    light_max_noise: float = 0.1    # ... steady enough that this noise floor is not exceeded ...
     light_flat: float = 0.04        # ... and below which (noise floor below it too) the face is flat: spoof
     light_pairs: int = 4            # lit/unlit pairs before the shading is judged
 
@@ -223,8 +224,8 @@ class LivenessJudge:
             self._state, self._reason = LIVE, "the mouth moved"
         elif self._parallax_hits >= self.t.parallax_turns:
             self._state, self._reason = LIVE, "the face showed depth when it turned"
-        elif light is not None and light.pairs >= self.t.light_pairs and \
-                light.shading >= max(self.t.light_shading, self.t.light_snr * light.noise):
+        elif light is not None and light.pairs >= self.t.light_pairs and light.noise <= self.t.light_max_noise \
+                and light.shading >= max(self.t.light_shading, self.t.light_snr * light.noise):
             self._state, self._reason = LIVE, "the face's shading followed the door's light"
         else:
             self._reason = "no blink, mouth movement or head turn seen yet"
