@@ -76,7 +76,7 @@ def test_the_led_pulses_at_random_while_a_face_is_in_view_and_is_off_after_the_s
     assert light.state is False and not svc.illuminator.is_lit
 
 
-def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, engine, still_face):
+def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, engine, still_face, monkeypatch):
     class FailingAfter:
         """The real engine, then a fault on every call (a driver error in recognition)."""
 
@@ -92,14 +92,19 @@ def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, eng
                 raise RuntimeError("injected fault in recognition")
             return self.inner.faces(image, **options)
 
+    import itertools
+    import secrets
+
+    pattern = itertools.cycle([1, 0])                  # on, off, on ...: the LED must have been on before
+    monkeypatch.setattr(secrets, "randbits", lambda k: next(pattern))
     factory = MockFactory()
+    light = factory.pin(LIGHT)
     svc = service(tmp_path, FailingAfter(engine, 12), still_face, factory, illuminator_pin=LIGHT)
     result = {}
     runner = threading.Thread(target=lambda: result.setdefault("code", svc.run(install_signals=False)))
     runner.start()
     runner.join(60)
     assert not runner.is_alive() and result["code"] == 1
-    light = factory.pin(LIGHT)
     assert True in [s.state for s in light.states]       # it was pulsing before the faults
     assert light.state is False
 
