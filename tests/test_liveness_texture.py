@@ -17,7 +17,7 @@ from edge.errors import ModelError
 from edge.liveness import datasets, texture
 from edge.recognition import models
 
-from conftest import copy_models
+from conftest import copy_models, missing
 
 REPO = Path(__file__).resolve().parent.parent
 COMMITTED = REPO / "models" / texture.TEXTURE_FILE
@@ -106,7 +106,16 @@ def test_a_corrupt_model_file_is_a_clear_error(tmp_path, damage):
         texture.load_texture_model(tmp_path / "nothing.npz")
 
 
-def test_the_door_loads_it_through_the_manifest_and_refuses_a_changed_file(models_dir, tmp_path):
+@pytest.fixture
+def built(models_dir):
+    """The built models folder, once its manifest lists the texture model (built before it: rebuild)."""
+    if texture.TEXTURE_MODEL_ID not in models.model_ids(models.load_manifest(models_dir)):
+        missing(f"{models_dir}/manifest.json was built before the texture model: run `edge-face models build`")
+    return models_dir
+
+
+def test_the_door_loads_it_through_the_manifest_and_refuses_a_changed_file(built, tmp_path):
+    models_dir = built
     copy_models(models_dir, tmp_path, ids=("texture",))
     assert texture.load_from_manifest(tmp_path).threshold == texture.load_texture_model(COMMITTED).threshold
     data = bytearray((tmp_path / texture.TEXTURE_FILE).read_bytes())
@@ -119,8 +128,8 @@ def test_the_door_loads_it_through_the_manifest_and_refuses_a_changed_file(model
         texture.load_from_manifest(tmp_path / "old")
 
 
-def test_the_builder_lists_the_committed_model_with_its_hash(models_dir):
-    entry = models.model_entry(models.load_manifest(models_dir), texture.TEXTURE_MODEL_ID)
+def test_the_builder_lists_the_committed_model_with_its_hash(built):
+    entry = models.model_entry(models.load_manifest(built), texture.TEXTURE_MODEL_ID)
     assert entry["file"] == texture.TEXTURE_FILE
     assert entry["sha256"] == hashlib.sha256(COMMITTED.read_bytes()).hexdigest()
 
