@@ -4,8 +4,9 @@ Why: a replayed video blinks, talks and turns for real, so motion cues accept it
 surface - paper grain, a display's pixels and colour rendering, a copy's lost fine detail. The cue is the
 face-anti-spoofing literature's colour-texture baseline (Boulkenafet et al. 2015): uniform LBP(8, 1)
 histograms of the aligned face crop in the Y, Cr, Cb, H, S and V channels, plus a coarse-scale Y histogram, fed
-to a logistic regression (whole-crop histograms: a 2 x 2 grid generalised worse to new people in
-cross-validation). The project trains it itself (``scripts/train_texture.py``, on
+to a logistic regression (whole-crop histograms: a 2 x 2 grid generalised worse to new people, in
+cross-validation on the training split and on the held-out split, which this one choice was made after
+looking at). The project trains it itself (``scripts/train_texture.py``, on
 ``../shared/liveness`` and ``edge.liveness.synth`` attacks; the exact data list is
 ``models/texture_training_list.txt``); the weights are ``models/texture_lbp.npz`` (numpy only at run time).
 
