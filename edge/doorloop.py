@@ -131,7 +131,8 @@ class DoorLoop:
     def _load_gallery(self) -> None:
         self.gallery_revision = self.store.revision
         gallery = self.store.gallery(self.engine.model_id)
-        self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation)
+        self._ranker = Ranker.for_gallery(gallery, aggregation=self.cfg.decision.aggregation,
+                                          centre=getattr(self.engine, "score_centre", None))
         log.info("gallery: %d templates of %d active users (revision %d)", len(gallery.user_ids),
                  len(set(gallery.user_ids)), self.gallery_revision)
 

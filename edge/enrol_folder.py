@@ -85,7 +85,8 @@ def enrol_folder(store, engine, folder: str | Path, *, threshold: float, source:
                 continue
             report.created.append(user.username)
         gallery = store.gallery(engine.model_id)
-        rank = Ranker(gallery.user_ids, gallery.matrix) if len(gallery.user_ids) else None
+        rank = (Ranker(gallery.user_ids, gallery.matrix, centre=getattr(engine, "score_centre", None))
+                if len(gallery.user_ids) else None)
         for result, face in chosen:
             if rank is not None:
                 for other, score in lookalikes(face.embedding, rank, own_user=user.id, threshold=threshold):

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import ImageError
 from .recognition.diversity import NEAR_DUPLICATE, farthest_points, lookalikes
 from .recognition.engine import Face, enrollment_choice
-from .recognition.match import Ranker
+from .recognition.match import Ranker, centred
 from .recognition.track import face_weight
 
 
@@ -50,7 +50,9 @@ def review(store: Any, engine: Any, user_id: str, embedding: np.ndarray, thresho
               and t.model_id == engine.model_id]
     if not active:
         return "a member's first photographs are checked by an administrator before the door uses them"
-    best = max(float(np.dot(e, embedding)) for e in active)
+    centre = getattr(engine, "score_centre", None)         # the door's score space
+    probe = centred(embedding, centre)
+    best = max(float(np.dot(centred(e, centre), probe)) for e in active)
     if best >= threshold:
         return None
     return (f"this face does not match your enrolled photographs (similarity {best:.2f}, the door needs "
@@ -143,7 +145,7 @@ def warn_lookalikes(store: Any, engine: Any, user_id: str, chosen: Sequence[tupl
     gallery = store.gallery(engine.model_id)
     if not len(gallery.user_ids):
         return
-    rank = Ranker(gallery.user_ids, gallery.matrix)
+    rank = Ranker(gallery.user_ids, gallery.matrix, centre=getattr(engine, "score_centre", None))
     for result, face in chosen:
         for other, score in lookalikes(face.embedding, rank, own_user=user_id, threshold=threshold):
             user = store.get_user(other)

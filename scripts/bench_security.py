@@ -10,7 +10,8 @@ against people that were never used to fit them:
 * a stranger *attempt* is the frames of one photograph, or of two photographs of one person in turn; the door
   follows it as one track (edge.recognition.track) and re-ranks the track's quality-weighted mean embedding on
   every frame, so the attempt's score against an enrolled person is the best of those frames;
-* the enrolled person is the mean template of their first 3 photographs, as enrolled;
+* the enrolled person is the mean template of their first 3 photographs, as enrolled; scores are taken in the
+  centred space the door ranks in when the calibration has a centre (edge.recognition.match.centred);
 * fit: LFW DevTrain attempts against DevTrain people (what the calibration sees); held out: every comparison
   with a DevTest person on either side;
 * tail models fitted on the DevTrain door comparisons: exponential in the score (the calibration's), Gaussian on
@@ -40,6 +41,7 @@ import bench_faces  # noqa: E402
 from bench_faces import FACES  # noqa: E402
 from lfw import pair_people  # noqa: E402
 from edge.recognition import models as model_files  # noqa: E402
+from edge.recognition.match import centred  # noqa: E402
 from edge.recognition.security import Security  # noqa: E402
 from edge.recognition.track import TrackOptions  # noqa: E402
 
@@ -49,7 +51,7 @@ WRONG_FACE = ("Recep_Tayyip_Erdogan_0004.jpg", "Michael_Schumacher_0008.jpg")   
 N01 = NormalDist()
 
 
-def attempts(shots):
+def attempts(shots, centre=None):
     """(identities, template per identity, DevTest flag per identity, attempts: (identity, kind, track frames))."""
     merge = {k.split("/")[1]: v.split("/")[1] for k, v in bench_door.SAME_PERSON.items() if v.startswith("lfw/")}
     test = pair_people(FACES / "lfw_view1" / "pairsDevTest.txt")
@@ -63,7 +65,8 @@ def attempts(shots):
         name = key.split("/")[1]
         by_name.setdefault(merge.get(name, name), []).append((key, s))
     names = sorted(by_name)
-    templates = np.stack([_unit(np.sum([s.embeddings[0] for _, s in by_name[n][:3]], axis=0)) for n in names])
+    templates = np.stack([_unit(np.sum(centred(np.stack([s.embeddings[0] for _, s in by_name[n][:3]]), centre),
+                                       axis=0)) for n in names])
     options = TrackOptions()
     out = []
     for i, n in enumerate(names):
@@ -73,7 +76,7 @@ def attempts(shots):
         for c in combos:
             a = bench_door.build_attempt(None, "lfw/" + n, c, FRAMES, "one" if len(c) == 1 else "two")
             if not a.off_centre:
-                out.append((i, len(c), bench_door.track_series(a, options).track_embeddings))
+                out.append((i, len(c), centred(bench_door.track_series(a, options).track_embeddings, centre)))
     return names, templates, np.array([n in test for n in names]), out
 
 
@@ -145,7 +148,7 @@ def main() -> int:
     shots = bench_faces.photo_shots(engine, [p for n, ps in people.items() if n.startswith("lfw/") for p in ps],
                                     bench_door.VARIANTS)
     engine.close()
-    names, templates, is_test, atts = attempts(shots)
+    names, templates, is_test, atts = attempts(shots, security.centre)
     S = scores(atts, templates)
     who = np.array([i for i, _, _ in atts])
     kind = np.array([k for _, k, _ in atts])

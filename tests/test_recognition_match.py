@@ -7,7 +7,7 @@ import pytest
 
 from edge.recognition.align import align_face, similarity_transform, template
 from edge.recognition.embed import l2_normalise, prewhiten
-from edge.recognition.match import best_per_user, cosine, similarities
+from edge.recognition.match import Ranker, best_per_user, centred, cosine, similarities
 
 
 def test_cosine_is_scale_free_and_bounded():
@@ -81,3 +81,19 @@ def test_prewhiten_is_per_image_standardisation():
     assert out.dtype == np.float32
     assert abs(float(out[0].mean())) < 1e-4 and float(out[0].std()) == pytest.approx(1.0, abs=1e-3)
     assert np.all(out[1] == 0)
+
+
+def test_a_centred_ranker_discounts_what_every_face_shares():
+    """Two strangers who share only the mean face score high as plain cosines and low once it is taken away;
+    the same face still scores 1 with itself, and the order of genuine matches is kept."""
+    rng = np.random.default_rng(3)
+    mean_face = l2_normalise(rng.normal(size=128)) * 0.6
+    a, b = (l2_normalise(mean_face + l2_normalise(rng.normal(size=128)) * 0.6) for _ in range(2))
+    assert float(a @ b) > 0.4                                         # alike only through the mean face
+    plain = Ranker(["bob"], b[None])
+    centre_ranker = Ranker.for_gallery(type("G", (), {"user_ids": ["bob"], "matrix": b[None]})(), centre=mean_face)
+    assert plain(a)[0][1] > 0.4 and abs(centre_ranker(a)[0][1]) < 0.25
+    assert centre_ranker(b)[0][1] == pytest.approx(1.0, abs=1e-5)
+    both = np.stack([a, b])
+    np.testing.assert_allclose(np.linalg.norm(centred(both, mean_face), axis=1), 1.0, atol=1e-5)
+    assert centred(both, None) is not None and np.array_equal(centred(both, None), both)

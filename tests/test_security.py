@@ -29,6 +29,9 @@ def test_the_manifest_holds_a_calibration_consistent_with_its_threshold(models_d
     # One photograph against a mean template at 1e-5 is near the per-pair threshold the manifest measured.
     assert abs(security.far[1e-5] - entry["threshold"]) < 0.06
     assert entry["security"]["different_person_comparisons"] > 1_000_000
+    # scores are taken in the centred space the door ranks in: the mean DevTrain embedding, a common component
+    assert security.centre is not None and security.centre.shape == (128,)
+    assert 0.05 < float(np.linalg.norm(security.centre)) < 0.5
 
 
 def test_more_people_enrolled_need_a_higher_threshold(security):
@@ -102,6 +105,9 @@ def test_calibrate_on_real_photographs(engine, faces_dir):
     assert 0.3 < sec.far[1e-3] < 0.9
     assert sec.granted_share(sec.far[1e-3]) > 0.8        # most same-person comparisons clear a 1e-3 threshold
     assert sec.tail[1] < 0
+    np.testing.assert_allclose(sec.centre, np.stack(embeddings).mean(axis=0), atol=1e-5)
+    plain = Security.from_manifest(calibrate(np.stack(embeddings), np.array(identities), centre=False))
+    assert plain.centre is None
 
 
 def test_effective_threshold_prefers_the_override_then_the_level_then_the_model(security):

@@ -125,7 +125,8 @@ def cmd_identify(args) -> int:
     status = SAME
     try:
         gallery = store.gallery(engine.model_id)
-        rank = Ranker.for_gallery(gallery, aggregation=cfg.decision.aggregation)   # the door's ranking
+        rank = Ranker.for_gallery(gallery, aggregation=cfg.decision.aggregation,   # the door's ranking
+                                  centre=engine.score_centre)
         policy, source = door_policy(cfg.decision, store.settings, security=engine.security,
                                      model_threshold=engine.threshold, people=len(rank))
         if not args.json:

@@ -106,6 +106,9 @@ class FaceEngine:
             log.warning("%s: the manifest has no security calibration, so the security level cannot be applied; "
                         "the door uses its earlier default threshold unless one is set (rebuild the models with "
                         "`edge-face models build`)", model)
+        # The door compares in the calibration's centred space (edge.recognition.match.centred), or plainly
+        # when the calibration has no centre.
+        self.score_centre: np.ndarray | None = self.security.centre if self.security is not None else None
         self.flip_average = bool(flip_average)
         self.detect_max_side = int(detect_max_side)
         self.min_face_px = float(min_face_px)

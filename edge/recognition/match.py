@@ -39,6 +39,20 @@ def similarities(probe: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.clip(matrix @ (probe / norm), -1.0, 1.0)
 
 
+def centred(vectors: np.ndarray, centre: np.ndarray | None) -> np.ndarray:
+    """``vectors`` (D,) or (N, D) minus ``centre`` (the mean embedding of many people), L2-normalised again.
+
+    Every face shares a component with every other (the mean face); taking it away before the cosine lowers
+    strangers' scores more than a person's own: scripts/bench_door.py measured more residents let in at every
+    security level (the calibration, edge.recognition.security, is made in the same centred space)."""
+    vectors = np.asarray(vectors, np.float32)
+    if centre is None:
+        return vectors
+    out = vectors - np.asarray(centre, np.float32)
+    norms = np.linalg.norm(out, axis=-1, keepdims=True)
+    return out / np.where(norms > 0, norms, 1.0)
+
+
 def best_per_user(probe: np.ndarray, gallery: Any) -> list[tuple[str, float]]:
     """``[(user_id, score), ...]`` best first, one entry per person: the best of that person's templates.
 
@@ -58,13 +72,18 @@ class Ranker:
     ``aggregation="mean"`` compares with each user's mean template (normalised), ``"best"`` with each user's
     best template (:func:`best_per_user`). scripts/bench_door.py measured the mean
     template to keep strangers out at a higher share of enrolled people let in: one bad enrolment photograph
-    can no longer match a stranger on its own.
+    can no longer match a stranger on its own. ``centre``: compare in the centred space (:func:`centred`) of the
+    model's security calibration (``FaceEngine.score_centre``); templates and probes alike.
     """
 
-    def __init__(self, user_ids: Sequence[str], matrix: np.ndarray, *, aggregation: str = "mean"):
+    def __init__(self, user_ids: Sequence[str], matrix: np.ndarray, *, aggregation: str = "mean",
+                 centre: np.ndarray | None = None):
         if aggregation not in ("mean", "best"):
             raise ValueError(f"aggregation must be 'mean' or 'best', not {aggregation!r}")
+        self.centre = None if centre is None else np.asarray(centre, np.float32).ravel()
         matrix = np.asarray(matrix, dtype=np.float32)
+        if self.centre is not None and matrix.size:
+            matrix = centred(matrix, self.centre)
         if len(user_ids) != len(matrix):
             raise ValueError(f"gallery has {len(user_ids)} user ids for {len(matrix)} templates")
         self.aggregation = aggregation
@@ -84,8 +103,8 @@ class Ranker:
             self._starts = np.flatnonzero(np.r_[True, np.diff(rows_user[order]) != 0]) if len(order) else None
 
     @classmethod
-    def for_gallery(cls, gallery, *, aggregation: str = "mean") -> "Ranker":
-        return cls(gallery.user_ids, gallery.matrix, aggregation=aggregation)
+    def for_gallery(cls, gallery, *, aggregation: str = "mean", centre: np.ndarray | None = None) -> "Ranker":
+        return cls(gallery.user_ids, gallery.matrix, aggregation=aggregation, centre=centre)
 
     def __len__(self) -> int:
         return len(self.users)
@@ -94,6 +113,8 @@ class Ranker:
         """``[(user_id, score), ...]`` best first; ``top`` keeps only the best few (the door needs two)."""
         if not self.users:
             return []
+        if self.centre is not None:
+            probe = centred(np.asarray(probe, np.float32).ravel(), self.centre)
         scores = similarities(probe, self._matrix)
         if self._starts is not None:
             scores = np.maximum.reduceat(scores, self._starts)

@@ -22,7 +22,7 @@ Everything here is a plain function of numbers; :func:`calibrate` computes the m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Security:
     same_thresholds: tuple[float, ...]
     same_granted: tuple[float, ...]
     measured_to: float = 1e-5
+    centre: np.ndarray | None = field(default=None, compare=False)   # scores: cosines with this taken away
 
     @classmethod
     def from_manifest(cls, entry: dict) -> "Security":
@@ -55,13 +56,16 @@ class Security:
             same = data["same_person"]
             thresholds = tuple(float(v) for v in same["thresholds"])
             granted = tuple(float(v) for v in same["granted"])
+            centre = np.asarray(data["centre"], np.float32) if data.get("centre") is not None else None
         except (KeyError, TypeError, ValueError, AttributeError):
             raise ValueError("the model manifest has no usable security calibration; rebuild the models "
                              "with `edge-face models build`") from None
+        if centre is not None and (centre.ndim != 1 or not np.all(np.isfinite(centre))):
+            raise ValueError("the model manifest's security calibration has a broken centre; rebuild the models")
         if not far or len(thresholds) != len(granted) or len(thresholds) < 2 or tail[1] >= 0:
             raise ValueError("the model manifest's security calibration is incomplete; rebuild the models")
         return cls(far=far, tail=tail, same_thresholds=thresholds, same_granted=granted,
-                   measured_to=float(data.get("measured_to", 1e-5)))
+                   measured_to=float(data.get("measured_to", 1e-5)), centre=centre)
 
     def threshold_for(self, rate: float) -> float:
         """The cosine threshold at which one different-person comparison passes with probability ``rate``."""
@@ -192,7 +196,7 @@ def _tail_table(negatives: np.ndarray, rates: tuple[float, ...]) -> tuple[dict[f
 
 
 def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int = 3,
-              rates: tuple[float, ...] = TABLE_RATES, pairs_per_person: int = 10) -> dict:
+              rates: tuple[float, ...] = TABLE_RATES, pairs_per_person: int = 10, centre: bool = True) -> dict:
     """The ``security`` manifest entry from embeddings (N, D) of photographs and their identities (N,).
 
     Different-person comparisons are what the door computes for a stranger (:func:`door_looks`): one
@@ -200,13 +204,21 @@ def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int
     up to ``per_person`` photographs, pooled; the thresholds and the exponential tail come from the pooled
     distribution (scripts/bench_security.py: on held-out LFW people its predicted counts match the door's
     observed ones from 0.70 to 0.84, where one photograph alone understates them by a third at 0.74-0.76).
-    ``by_probe`` keeps each kind's own table for comparison. Same-person: every photograph of a person with at
-    least two against the mean template of up to ``per_person`` of their other photographs.
+    ``by_probe`` keeps each kind's own table for comparison. With ``centre`` every score is taken in the
+    centred space the door ranks in (:func:`edge.recognition.match.centred`, the mean of ``embeddings``).
+    Same-person: every photograph of a person with at least two against the mean template of up to
+    ``per_person`` of their other photographs.
     """
-    embeddings = np.asarray(embeddings, np.float32)
+    from .match import centred
+
+    raw = np.asarray(embeddings, np.float32)
     identities = np.asarray(identities)
+    centre_vec = raw.mean(axis=0) if centre else None
+    embeddings = centred(raw, centre_vec)
     templates, names = person_templates(embeddings, identities, per_person=per_person)
-    singles, pairs, single_ids, pair_ids = door_looks(embeddings, identities, pairs_per_person=pairs_per_person)
+    singles, pairs, single_ids, pair_ids = door_looks(raw, identities, pairs_per_person=pairs_per_person)
+    singles = [centred(looks, centre_vec) for looks in singles]
+    pairs = [centred(looks, centre_vec) for looks in pairs]
     by_probe, pooled = {}, []
     for label, looks, ids in (("one photograph", singles, single_ids), ("two photographs", pairs, pair_ids)):
         negatives = _different_person_scores(looks, ids, templates, names)
@@ -248,6 +260,7 @@ def calibrate(embeddings: np.ndarray, identities: np.ndarray, *, per_person: int
         "measured_to": measured_to,
         "tail": {"a": round(a, 4), "b": round(b, 4)},
         "by_probe": by_probe,
+        **({"centre": [round(float(v), 6) for v in centre_vec]} if centre_vec is not None else {}),
         "same_person": {"thresholds": [float(t) for t in grid], "granted": granted},
     }
 

@@ -69,7 +69,8 @@ def enrol_camera_frames(web, user, named_frames, keep: int) -> tuple[list[Verdic
 
 
 def _enrol(web, user, named_images, source: str, choose: int | None):
-    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
+    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation,
+                              centre=getattr(web.engine, "score_centre", None))
     policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
                                   model_threshold=web.engine.threshold, people=len(rank))
     review_threshold = None if web.is_admin() else policy.threshold
@@ -109,7 +110,8 @@ def recognise(web, image: np.ndarray) -> tuple[list[Match], float]:
     Ranked exactly as the door ranks a frame (same aggregation, threshold and margin), so a match here means one
     frame that would vote for that person at the door.
     """
-    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation)
+    rank = Ranker.for_gallery(web.store.gallery(web.engine.model_id), aggregation=web.cfg.decision.aggregation,
+                              centre=getattr(web.engine, "score_centre", None))
     policy, _source = door_policy(web.cfg.decision, web.store.settings, security=web.engine.security,
                                   model_threshold=web.engine.threshold, people=len(rank))
     threshold = policy.threshold
