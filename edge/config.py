@@ -111,10 +111,11 @@ class DecisionConfig:
     # The threshold follows from the security level and the number of people enrolled (edge.recognition.security,
     # from the different-person score distribution the models build measured on LFW DevTrain): a stranger is
     # compared with every enrolled person, so each comparison may pass with at most 1/(security_level x people).
-    # scripts/bench_door.py (facenet-int8, LFW View 1, 414 people enrolled with 3 photographs each, 4,198 stranger
-    # attempts; the door judges tracks, 3 of 5 frames, margin 0.10): 1 in 100,000 -> 0.921, 25% of two-photograph
-    # attempts granted, 0 strangers; 1 in 10,000 -> 0.837, 84%, 0; 1 in 1,000 -> 0.754, 98%, 4 strangers (the
-    # rate the level promises). 10 people enrolled: 1 in 100,000 -> 0.785, 95.8% granted, 0 of 255,014 strangers.
+    # scripts/bench_door.py (facenet-int8, LFW View 1, 413 people enrolled with 3 photographs each, 4,198 stranger
+    # attempts; the door judges tracks in the centred space, 3 of 5 frames, margin 0.10): 1 in 100,000 -> 0.908,
+    # 33% of two-photograph attempts granted, 0 strangers; 1 in 10,000 -> 0.821, 86%, 0; 1 in 1,000 -> 0.734,
+    # 100%, 5 strangers (the rate the level promises). 10 people: 1 in 100,000 -> 0.767, 96.6% granted, 0 of
+    # 254,437 strangers.
     security_level: int = _opt(100_000, min=100, max=1_000_000_000, runtime=True,
                                label="Security level: at most 1 stranger let in per this many attempts",
                                doc="The door's threshold follows from it and from the number of people enrolled "

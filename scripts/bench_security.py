@@ -59,8 +59,8 @@ def attempts(shots, centre=None):
     for key, s in sorted(shots.items()):
         if not key.startswith("lfw_view1/") or not len(s) or s.frames[0] != 0 or key.endswith(WRONG_FACE):
             continue
-        centre = s.boxes[0, :2] + s.boxes[0, 2:] / 2
-        if not s.largest_is_central or math.hypot(*(centre - 125)) > 50:
+        middle = s.boxes[0, :2] + s.boxes[0, 2:] / 2
+        if not s.largest_is_central or math.hypot(*(middle - 125)) > 50:
             continue
         name = key.split("/")[1]
         by_name.setdefault(merge.get(name, name), []).append((key, s))
