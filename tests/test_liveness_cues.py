@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.liveness import blink, challenge, motion, mouth, screen, synth
-from edge.liveness.eyes import INPUT_SIZE as EYE_SIZE, eye_transform, lid_opening
+from edge.liveness import blink, challenge, gaze, motion, mouth, screen, synth
+from edge.liveness.eyes import INPUT_SIZE as EYE_SIZE, eye_transform, iris_offset, lid_opening
 from edge.liveness.mesh import INPUT_SIZE as MESH_SIZE, roi_transform
 
 
@@ -43,6 +43,49 @@ def test_eyes_closed_for_long_or_never_reopened_is_not_a_blink():
 
 def test_no_blink_before_the_open_level_is_known():
     assert feed(blink.BlinkDetector(), [0.03, 0.3, 0.3]) == []
+
+
+def test_a_wink_is_a_blink_but_one_eye_jittering_is_not():
+    """Each eye against its own open level: one eye closing and reopening is a blink; the other eye's open level
+    (lower, e.g. a face turned a little) does not hide it, and per-eye jitter is not one."""
+    left = [0.30] * 20 + [0.30, 0.29, 0.31, 0.30, 0.30] + [0.30] * 20
+    right = [0.20] * 20 + [0.12, 0.03, 0.02, 0.10, 0.19] + [0.20] * 20
+    assert feed(blink.BlinkDetector(), list(zip(left, right))) == [pytest.approx(21 / 15.0)]
+    rng = np.random.default_rng(1)
+    jitter = list(zip(0.30 * (1 + rng.normal(0, 0.06, 300)), 0.20 * (1 + rng.normal(0, 0.06, 300))))
+    assert feed(blink.BlinkDetector(), jitter) == []
+
+
+def travel_of(series, fps=15.0):
+    travel = blink.EyelidTravel()
+    for i, value in enumerate(series):
+        travel.update(value, i / fps)
+    return travel.ratio
+
+
+def test_eyelid_travel_counts_blinks_winks_and_eyes_that_open_but_not_slow_drift():
+    open_, shut = (0.30, 0.28), (0.03, 0.04)
+    assert travel_of([open_] * 10 + [shut] + [open_] * 5) < 0.2                  # a one-frame blink
+    assert travel_of([open_] * 10 + [(0.30, 0.03)] * 2 + [open_] * 5) < 0.2      # a wink
+    assert travel_of([shut] * 40 + [open_] * 5) < 0.2                            # eyes shut, then opened
+    assert travel_of([open_] * 20 + [shut] * 40) < 0.2                           # ... or open, then shut
+    # a turning print: one eye's apparent opening drifts to half its level over a second, and one bad frame
+    drift = [(0.30, 0.30 * (1 - 0.5 * min(i, 15) / 15)) for i in range(30)]
+    assert travel_of(drift) > 0.6
+    assert travel_of([open_] * 10 + [(0.6, 0.56)] + [open_] * 10) > 0.9         # a spike does not raise the level
+    assert travel_of([shut, open_, open_]) == 1.0                                # too few frames: no verdict
+
+
+def test_gaze_motion_is_the_range_of_steady_iris_offsets():
+    still = gaze.GazeMotion()
+    for x in [0.01, -0.01, 0.0, 0.3, 0.0, 0.01, -0.01]:   # one frame of iris-model error
+        still.update((x, 0.0))
+    assert still.range < 0.03
+    looking = gaze.GazeMotion()
+    for x in [0.0, 0.0, 0.0, 0.1, 0.15, 0.15, 0.15]:       # a saccade to the side, held
+        looking.update((x, 0.02))
+    assert looking.range == pytest.approx(0.15)
+    assert gaze.GazeMotion().range == 0.0
 
 
 def test_normalised_opening_ignores_vertical_foreshortening():
@@ -96,6 +139,8 @@ def test_lid_opening_of_a_drawn_eye():
     contour[9:16, 0] = np.linspace(5, 35, 7)
     contour[9:16, 1] = -12.0                          # upper lid 12 px above
     assert lid_opening(contour) == pytest.approx(12 / 40)
+    assert iris_offset(contour, [20.0, -6.0]) == pytest.approx([0.0, -6 / 40])   # looking straight ahead
+    assert iris_offset(contour, [30.0, -6.0])[0] == pytest.approx(0.25)          # looking to the side
 
 
 def test_mesh_crop_centres_the_face_box_and_levels_the_eyes():
@@ -184,19 +229,9 @@ def test_glare_score_measures_a_large_white_blob_on_the_face():
     assert screen.glare_score(img, BOX) == pytest.approx(np.pi * 30 ** 2 / (100 * 130), rel=0.1)
 
 
-def test_moire_score_finds_a_display_grid_not_noise():
-    rng = np.random.default_rng(5)
-    img = scene(rng)
-    base = screen.moire_score(img, BOX)
-    yy, xx = np.mgrid[:480, :640]
-    grid = (10 * np.sin(2 * np.pi * (0.3 * xx + 0.05 * yy)))[..., None]
-    gridded = np.clip(img + grid, 0, 255).astype(np.uint8)
-    assert screen.moire_score(gridded, BOX) > 0.9 > base
-
-
 def test_deny_cues_handle_a_box_outside_the_frame():
     img = scene(np.random.default_rng(6))
-    for fn in (screen.outline_score, screen.glare_score, screen.moire_score):
+    for fn in (screen.outline_score, screen.glare_score):
         assert fn(img, (700, 500, 50, 50)) == 0.0
 
 

@@ -3,12 +3,14 @@
 Why not the mesh's own eyelid points: the 468-point mesh follows its face prior and barely closes on a real blink
 (its eye aspect ratio dips by 10-20 %, about as much as it jitters on a bent print). The iris model looks at a
 64x64 crop of each eye and places 16 eyelid points precisely, so a blink drops its opening by half or more.
-The model was trained on the image-left eye; the other eye is mirrored in, as MediaPipe does.
+The model was trained on the image-left eye; the other eye is mirrored in, as MediaPipe does. The same invoke
+also places the iris: its centre against the eye's corners is where the eye looks (:mod:`edge.liveness.gaze`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -46,14 +48,32 @@ def lid_opening(contour: np.ndarray) -> float:
     return float(gaps.mean() / max(width, 1e-6))
 
 
-def run_eyes(interpreter, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> tuple[float, float]:
-    """Lid opening of the image-left and image-right eye (both crops in one batch of two: one invoke)."""
+class EyeReading(NamedTuple):
+    """Lid openings of the image-left and image-right eye (gap over width) and the gaze: the iris centre's offset
+    from the middle of the eye corners over the eye width, (x, y) in frame directions, mean of both eyes."""
+
+    left: float
+    right: float
+    gaze: tuple[float, float]
+
+
+def iris_offset(contour: np.ndarray, iris_centre: np.ndarray) -> np.ndarray:
+    """The iris centre's offset from the midpoint of the eye corners (contour points 0 and 8) over the eye width."""
+    corner_a, corner_b = contour[0], contour[8]
+    width = max(float(np.linalg.norm(corner_b - corner_a)), 1e-6)
+    return (np.asarray(iris_centre, np.float64) - (corner_a + corner_b) / 2) / width
+
+
+def read_eyes(interpreter, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> EyeReading:
+    """Lid openings and gaze of both eyes (both crops in one batch of two: one invoke)."""
     inp = interpreter.get_input_details()[0]
     if tuple(inp["shape"]) != (2, INPUT_SIZE, INPUT_SIZE, 3):
         interpreter.resize_tensor_input(inp["index"], [2, INPUT_SIZE, INPUT_SIZE, 3], strict=False)
         interpreter.allocate_tensors()
         inp = interpreter.get_input_details()[0]
-    eye_out = next(d for d in interpreter.get_output_details() if tuple(d["shape"])[-1] % 213 == 0)
+    outputs = interpreter.get_output_details()
+    eye_out = next(d for d in outputs if tuple(d["shape"])[-1] % 213 == 0)
+    iris_out = next(d for d in outputs if tuple(d["shape"])[-1] % 15 == 0)
     crops = np.empty((2, INPUT_SIZE, INPUT_SIZE, 3), np.uint8)
     for k, ((i, j), mirror) in enumerate(zip(EYE_ENDS, (False, True))):
         matrix = eye_transform(mesh_points[i], mesh_points[j], mirror=mirror)
@@ -62,8 +82,17 @@ def run_eyes(interpreter, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> tup
     interpreter.set_tensor(inp["index"], crops[..., ::-1].astype(np.float32) * np.float32(1.0 / 255.0))
     interpreter.invoke()
     contours = interpreter.get_tensor(eye_out["index"]).reshape(2, 71, 3)[:, :, :2]
-    # a ratio: the same in the crop as in the frame
-    return lid_opening(contours[0]), lid_opening(contours[1])
+    irises = interpreter.get_tensor(iris_out["index"]).reshape(2, 5, 3)[:, 0, :2]
+    # ratios: the same in the crop as in the frame; the crops are level, the second one mirrored back
+    left, right = iris_offset(contours[0], irises[0]), iris_offset(contours[1], irises[1]) * np.array([-1.0, 1.0])
+    gaze = (left + right) / 2
+    return EyeReading(lid_opening(contours[0]), lid_opening(contours[1]), (float(gaze[0]), float(gaze[1])))
+
+
+def run_eyes(interpreter, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> tuple[float, float]:
+    """Lid opening of the image-left and image-right eye."""
+    reading = read_eyes(interpreter, frame_bgr, mesh_points)
+    return reading.left, reading.right
 
 
 class EyeModel:
@@ -76,6 +105,9 @@ class EyeModel:
 
     def __call__(self, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> tuple[float, float]:
         return run_eyes(self._interpreter, frame_bgr, mesh_points)
+
+    def read(self, frame_bgr: np.ndarray, mesh_points: np.ndarray) -> EyeReading:
+        return read_eyes(self._interpreter, frame_bgr, mesh_points)
 
     def close(self) -> None:
         self._interpreter = None

@@ -1,12 +1,17 @@
 """LivenessJudge: one per face track; frames in, a verdict out (live, spoof or undecided).
 
-Fusion rule, in two sentences: any deny cue (a screen or paper outline around the face, a large glare, a display
-moire; with an illuminator, a face that reflects its pulses evenly like paper) seen in enough frames of the track
-makes it "spoof" for the rest of the track. Otherwise the track is "live" once the mode's confirm cue has been
-seen over at least ``min_frames`` usable frames - passive: a blink, a moving mouth, the nose's parallax in two
-head turns, or face-like shading under the illuminator's pulses; strict: a blink that starts inside the challenge
-window - and, with an illuminator, once the face follows its pulses (a screen does not); "undecided" until then
-(undecided is never live).
+Fusion rule, in two sentences: any deny cue (``DENY_CUES``: a screen or paper outline around the face, a large
+glare; with an illuminator, a face that reflects its pulses evenly like paper) seen in enough frames of the track
+makes it "spoof" for the rest of the track. Otherwise the track is "live" once the mode's confirm cue has been seen
+over at least ``min_frames`` usable frames - passive: any of ``PASSIVE_CONFIRM`` (eyelids that moved, a moving
+mouth, eyes that looked around, the nose's parallax in two head turns, face-like shading under the illuminator's
+pulses); strict: blinks that start inside the challenge windows - and, with an illuminator, once the face follows
+its pulses (a screen does not); "undecided" until then (undecided is never live).
+
+A new cue is one entry: a deny cue is a function (frame, face box) -> score in [0, 1] with its threshold, frame
+count and refusal reason in ``DENY_CUES`` (its threshold fields in ``Thresholds``); a passive confirm cue is a test
+of the judge's state in ``PASSIVE_CONFIRM``. Once the track is decided nothing more is computed (cost): a live or
+spoof verdict stands for the rest of the track.
 
 Bad input (no face, no landmarks, a face at the frame's edge, a single frame) gives "undecided" with the reason.
 """
@@ -17,6 +22,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -25,6 +31,7 @@ from . import screen
 from .illumination import IlluminationResponse
 from .challenge import Challenge
 from .eyes import EyeModel
+from .gaze import MOTION as GAZE_MOTION, GazeMotion
 from .mesh import FaceMesh
 from .motion import ParallaxTracker
 from .mouth import MOTION as MOUTH_MOTION, MouthMotion, mouth_opening
@@ -44,14 +51,14 @@ class Thresholds:
     parallax: float = 0.07          # nose residual over eye distance that counts as depth
     parallax_turns: int = 2         # how many turns must show it (passive)
     mouth: float = MOUTH_MOTION     # range of the inner-lip gap over the nose length (passive)
+    gaze: float = GAZE_MOTION       # range of the iris offset in the eye over the eye width (passive)
     min_frames: int = 5             # usable frames before "live" (the deny cues have looked at least twice)
     outline: float = 1.0            # face framed on all four sides ...
     outline_frames: int = 2         # ... in this many frames
     glare: float = 0.12             # largest saturated blob, fraction of the face box ...
     glare_frames: int = 2
-    moire: float = 0.97             # spectral peak score ...
-    moire_frames: int = 3
-    deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost)
+    deny_every: int = 2             # deny cues are computed on every n-th usable frame (cost) ...
+    parallax_every: int = 2         # ... and the parallax tracker on every n-th, the frames in between
     light_follow: float = 0.6       # illuminator: brightness correlates with the pattern at least this ...
     light_response: float = 0.1     # ... and the LED adds at least this share of the face's brightness
     light_shading: float = 0.08     # 3-D shading that confirms (passive), and at least light_snr times ...
@@ -76,6 +83,31 @@ class Verdict:
         return self.state == LIVE
 
 
+@dataclass(frozen=True)
+class DenyCue:
+    """A sign that the face is on a screen or paper: ``score(frame_bgr, box) -> [0, 1]``; the track is a spoof once
+    the score reached ``Thresholds.<name>`` in ``Thresholds.<name>_frames`` looks."""
+
+    name: str
+    score: Callable[[np.ndarray, tuple], float]
+    reason: str
+
+
+DENY_CUES: tuple[DenyCue, ...] = (
+    DenyCue("outline", screen.outline_score, "a screen or paper outline frames the face"),
+    DenyCue("glare", screen.glare_score, "a screen-like glare covers the face"),
+)
+
+
+@dataclass(frozen=True)
+class ConfirmCue:
+    """Evidence of a live face for passive mode: ``seen(judge) -> bool`` over the track so far."""
+
+    name: str
+    seen: Callable[["LivenessJudge"], bool]
+    reason: str
+
+
 class LivenessJudge:
     """Judge one face track. ``mesh`` and ``eyes`` are the loaded models (shared by the judges of one thread);
     ``rng`` chooses the challenge moments (a ``random.SystemRandom`` by default)."""
@@ -89,6 +121,8 @@ class LivenessJudge:
         self.t = thresholds
         self._mesh, self._eyes = mesh, eyes
         self._blinks = blink_cue.BlinkDetector(dip=thresholds.blink_dip)
+        self._travel = blink_cue.EyelidTravel()
+        self._gaze = GazeMotion()
         self._parallax = ParallaxTracker()
         self._mouth = MouthMotion()
         self._challenge = Challenge(rng=rng) if mode == "strict" else None
@@ -98,8 +132,8 @@ class LivenessJudge:
         self._blink_count = 0
         self._parallax_hits = 0
         self._parallax_max = 0.0
-        self._deny_counts = {"outline": 0, "glare": 0, "moire": 0}
-        self._deny_max = {"outline": 0.0, "glare": 0.0, "moire": 0.0}
+        self._deny_counts = {cue.name: 0 for cue in DENY_CUES}
+        self._deny_max = {cue.name: 0.0 for cue in DENY_CUES}
         self._state = UNDECIDED
         self._reason = "not enough frames yet"
         self._last_time: float | None = None
@@ -111,7 +145,7 @@ class LivenessJudge:
         (5, 2), e.g. a ``Face``; ``None`` when no face was found); ``now`` in seconds (monotonic); ``lit``: the
         illuminator's state during the frame (None: no illuminator, or it changed during the exposure)."""
         self._frames += 1
-        if self._state == SPOOF:
+        if self._state != UNDECIDED:  # decided: the verdict stands for the track, nothing more to compute
             return self._verdict(now)
         problem = self._input_problem(frame_bgr, face)
         if problem:
@@ -133,14 +167,19 @@ class LivenessJudge:
             self._deny_light()
         if self._state == SPOOF:
             return self._verdict(now)
-        left, right = self._eyes(frame_bgr, mesh.points)
-        started = self._blinks.update(blink_cue.normalised_opening(left, right, mesh.points), now)
+        eyes = self._eyes.read(frame_bgr, mesh.points)
+        openings = blink_cue.eye_openings(eyes.left, eyes.right, mesh.points)
+        self._travel.update(openings, now)
+        self._gaze.update(eyes.gaze)
+        started = self._blinks.update(openings, now)
         if started is not None:
             self._blink_count += 1
             if self._challenge is not None:
                 self._challenge.observe_blink(started)
         self._mouth.update(mouth_opening(mesh.points))
-        measured = self._parallax.update(frame_bgr, mesh.points, mesh.eye_distance, now)
+        measured = None
+        if self._usable % max(1, self.t.parallax_every) == 0:
+            measured = self._parallax.update(frame_bgr, mesh.points, mesh.eye_distance, now)
         if measured is not None:
             self._parallax_max = max(self._parallax_max, measured.residual)
             if measured.residual >= self.t.parallax:
@@ -172,20 +211,13 @@ class LivenessJudge:
     def _deny(self, frame_bgr, box) -> None:
         if (self._usable - 1) % max(1, self.t.deny_every):
             return
-        scores = {"outline": screen.outline_score(frame_bgr, box), "glare": screen.glare_score(frame_bgr, box),
-                  "moire": screen.moire_score(frame_bgr, box)}
-        limits = {"outline": (self.t.outline, self.t.outline_frames), "glare": (self.t.glare, self.t.glare_frames),
-                  "moire": (self.t.moire, self.t.moire_frames)}
-        for name, value in scores.items():
-            self._deny_max[name] = max(self._deny_max[name], value)
-            threshold, frames = limits[name]
-            if value >= threshold:
-                self._deny_counts[name] += 1
-                if self._deny_counts[name] >= frames:
-                    self._state = SPOOF
-                    self._reason = {"outline": "a screen or paper outline frames the face",
-                                    "glare": "a screen-like glare covers the face",
-                                    "moire": "the face shows a display's moire pattern"}[name]
+        for cue in DENY_CUES:
+            value = float(cue.score(frame_bgr, box))
+            self._deny_max[cue.name] = max(self._deny_max[cue.name], value)
+            if value >= getattr(self.t, cue.name):
+                self._deny_counts[cue.name] += 1
+                if self._deny_counts[cue.name] >= getattr(self.t, f"{cue.name}_frames"):
+                    self._state, self._reason = SPOOF, cue.reason
                     return
 
     def _light_numbers(self):
@@ -199,6 +231,11 @@ class LivenessJudge:
         if self._light_follows(n) and n.pairs >= self.t.light_pairs and \
                 max(n.shading, n.noise) < self.t.light_flat:
             self._state, self._reason = SPOOF, "the face reflects the door's light evenly, like paper"
+
+    def _light_confirms(self) -> bool:
+        light = self._light_numbers()
+        return light is not None and light.pairs >= self.t.light_pairs and light.noise <= self.t.light_max_noise \
+            and light.shading >= max(self.t.light_shading, self.t.light_snr * light.noise)
 
     def _decide(self) -> None:
         if self._state != UNDECIDED:
@@ -218,24 +255,19 @@ class LivenessJudge:
             else:
                 self._reason = "waiting for a blink on request"
             return
-        if self._blink_count:
-            self._state, self._reason = LIVE, "blinked"
-        elif self._mouth.range >= self.t.mouth:
-            self._state, self._reason = LIVE, "the mouth moved"
-        elif self._parallax_hits >= self.t.parallax_turns:
-            self._state, self._reason = LIVE, "the face showed depth when it turned"
-        elif light is not None and light.pairs >= self.t.light_pairs and light.noise <= self.t.light_max_noise \
-                and light.shading >= max(self.t.light_shading, self.t.light_snr * light.noise):
-            self._state, self._reason = LIVE, "the face's shading followed the door's light"
-        else:
-            self._reason = "no blink, mouth movement or head turn seen yet"
+        for cue in PASSIVE_CONFIRM:
+            if cue.seen(self):
+                self._state, self._reason = LIVE, cue.reason
+                return
+        self._reason = "no blink, mouth, eye movement or head turn seen yet"
 
     def cues(self) -> dict[str, float]:
         """Every cue's value so far (numbers only, for the access log)."""
         out = {"frames": float(self._frames), "usable_frames": float(self._usable),
                "blinks": float(self._blink_count), "blink_dip": round(float(self._blinks.lowest), 3),
                "parallax_max": round(self._parallax_max, 4), "parallax_turns": float(self._parallax_hits),
-               "mouth_range": round(self._mouth.range, 3)}
+               "mouth_range": round(self._mouth.range, 3), "eyelid_travel": round(self._travel.ratio, 3),
+               "gaze_range": round(self._gaze.range, 3)}
         for name, value in self._deny_max.items():
             out[f"{name}_max"] = round(float(value), 3)
         light = self._light_numbers()
@@ -251,6 +283,15 @@ class LivenessJudge:
         asking = bool(self._challenge is not None and self._state == UNDECIDED and self._challenge.asking(now))
         reason = self._reason if self._state != UNDECIDED or not problem else problem
         return Verdict(state=self._state, cues=self.cues(), reason=reason, asking=asking)
+
+
+PASSIVE_CONFIRM: tuple[ConfirmCue, ...] = (
+    ConfirmCue("eyelids", lambda j: j._travel.ratio < j.t.blink_dip, "the eyelids moved"),
+    ConfirmCue("mouth", lambda j: j._mouth.range >= j.t.mouth, "the mouth moved"),
+    ConfirmCue("gaze", lambda j: j._gaze.range >= j.t.gaze, "the eyes looked around"),
+    ConfirmCue("parallax", lambda j: j._parallax_hits >= j.t.parallax_turns, "the face showed depth when it turned"),
+    ConfirmCue("light", lambda j: j._light_confirms(), "the face's shading followed the door's light"),
+)
 
 
 class LivenessModels:

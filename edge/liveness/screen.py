@@ -6,10 +6,14 @@ Each is a pure function of the frame and the face box returning a score in [0, 1
   around the face on three or four sides (a background door frame rarely boxes a face in that tightly).
 - :func:`glare_score` - a specular reflection of a glossy screen or photo: a large saturated, colourless blob on
   the face (skin highlights are small).
-- :func:`moire_score` - the pixel grid of a display filmed by a camera: sharp isolated peaks in the face's
-  high-frequency spectrum, which skin, hair and print dots do not make.
 
 They are deny cues only: their absence proves nothing, so they veto but never confirm.
+
+A moire cue (an isolated peak in the face's high-frequency spectrum) was tried and removed: it never fired on the
+synthetic screens (the camera's blur and resampling smear the rendered pixel grid into the skin texture: 0.23-0.93
+on phone and laptop replays, 0.23-0.84 on phone photos) while live clips reached 0.92, so no threshold separated
+them, and tuning it to the project's own rendered grid would have measured the renderer,
+not real displays. A display's texture is the texture classifier's job.
 """
 
 from __future__ import annotations
@@ -83,29 +87,3 @@ def glare_score(frame_bgr: np.ndarray, box) -> float:
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     largest = stats[1:, cv2.CC_STAT_AREA].max() if count > 1 else 0
     return float(largest) / float(mask.size)
-
-
-def moire_score(frame_bgr: np.ndarray, box, *, size: int = 96) -> float:
-    """How far the strongest peak of the face's high-frequency spectrum stands out (0 = none, 1 = a grid).
-
-    The centre of the face box is resampled to ``size`` pixels, high-passed and windowed; the score maps the
-    ratio of the largest magnitude in the outer half of the spectrum to the 99th percentile there."""
-    x, y, w, h = (float(v) for v in box)
-    cx, cy, side = x + w / 2, y + h / 2, 0.6 * min(w, h)
-    x0, y0, x1, y1 = _clip_box((cx - side / 2, cy - side / 2, side, side), frame_bgr.shape)
-    roi = frame_bgr[y0:y1, x0:x1]
-    if roi.shape[0] < 16 or roi.shape[1] < 16:
-        return 0.0
-    grey = cv2.cvtColor(roi, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    grey = np.asarray(cv2.resize(grey, (size, size),
-                                 interpolation=cv2.INTER_LINEAR if grey.shape[0] < size else cv2.INTER_AREA))
-    gray = grey - np.asarray(cv2.GaussianBlur(grey, (0, 0), 2.0))
-    window = np.outer(np.hanning(size), np.hanning(size)).astype(np.float32)
-    spectrum = np.abs(np.fft.fftshift(np.fft.fft2(gray * window)))
-    yy, xx = np.mgrid[:size, :size] - size // 2
-    radius = np.hypot(xx, yy)
-    band = spectrum[(radius > size * 0.15) & (radius < size * 0.48)]
-    if band.size == 0:
-        return 0.0
-    ratio = float(band.max() / max(np.percentile(band, 99), 1e-6))
-    return float(np.clip((ratio - 1.0) / 3.0, 0.0, 1.0))
