@@ -47,8 +47,9 @@ class Thresholds:
     """Every number the fusion rule uses; the defaults were chosen on the training split of
     ``scripts/bench_liveness.py`` (which prints the values it measures)."""
 
-    blink_dip: float = blink_cue.DIP
-    parallax: float = 0.07          # nose residual over eye distance that counts as depth
+    blink_dip: float = blink_cue.DIP  # passive: an eye closes below this share of its open level ("eyelids")
+    challenge_dip: float = blink_cue.CHALLENGE_DIP  # strict: the blink that answers a request (timed: looser)
+    parallax: float = 0.542         # nose residual over eye distance that counts as depth
     parallax_turns: int = 2         # how many turns must show it (passive)
     mouth: float = MOUTH_MOTION     # range of the inner-lip gap over the nose length (passive)
     gaze: float = GAZE_MOTION       # range of the iris offset in the eye over the eye width (passive)
@@ -120,7 +121,8 @@ class LivenessJudge:
         self.mode = mode
         self.t = thresholds
         self._mesh, self._eyes = mesh, eyes
-        self._blinks = blink_cue.BlinkDetector(dip=thresholds.blink_dip)
+        self._blinks = blink_cue.BlinkDetector(
+            dip=thresholds.challenge_dip if mode == "strict" else thresholds.blink_dip)
         self._travel = blink_cue.EyelidTravel()
         self._gaze = GazeMotion()
         self._parallax = ParallaxTracker()
