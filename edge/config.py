@@ -151,8 +151,8 @@ class LivenessConfig:
 
     mode: str = _opt("passive", choices=("off", "passive", "strict"),
                      doc="off: recognition alone (a photograph of a resident opens the door); passive: the face "
-                         "must blink, move its mouth or turn, and must not show a screen or paper outline; strict: "
-                         "it must also blink twice when the LEDs ask (defeats replayed video).")
+                         "must blink, move its mouth or eyes or turn, and must not show a screen or paper outline; "
+                         "strict: it must also blink twice when the LEDs ask (defeats replayed video).")
     window_seconds: float = _opt(3.0, min=1.0, max=30.0,
                                  doc="A recognised face not confirmed live this long after it appeared is refused "
                                      "(strict mode uses at least 6).")

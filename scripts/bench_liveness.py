@@ -286,8 +286,8 @@ def main(argv=None) -> int:
     # judges that never decide, so that every cue is measured over the whole sequence
     measuring = replace(Thresholds(), blink_dip=0.0, challenge_dip=0.0, mouth=9.0, gaze=9.0, parallax=9.0,
                         outline=9.0, glare=9.0)
-    stats: dict = {"attack_dip": [], "attack_parallax": [], "attack_mouth": [], "attack_gaze": [], "attack_blink": [], "live_dip": [],
-                   "live_parallax": [], "live_gaze": []}
+    stats: dict = {"attack_dip": [], "attack_parallax": [], "attack_mouth": [], "attack_gaze": [], "attack_blink": [],
+                   "live_dip": [], "live_parallax": [], "live_gaze": []}
     for fam, name, make in attacks("train"):
         if "replay" in fam:
             continue  # replays of live video blink and turn for real: they are for the deny cues and the challenge

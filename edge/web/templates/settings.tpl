@@ -51,7 +51,7 @@
   <p class="liveness-illuminator">Illuminator: {{'GPIO%d, pulsed at random while a face is in view' % liveness.illuminator_pin if liveness.illuminator_pin is not None else 'none fitted'}}
   (<code>[liveness] illuminator_pin</code>; a live face's shading follows its pulses, a print's is flat, a screen barely follows).</p>
   <p class="help">off: a photograph or a screen showing a resident opens the door. passive: the face must blink,
-  move its mouth or turn, and must not be framed by a phone or paper outline. strict: the person must also blink
+  move its mouth or eyes or turn, and must not be framed by a phone or paper outline. strict: the person must also blink
   twice when the LEDs flash (stops replayed video, except by rare chance). No single camera stops a good 3-D mask.</p>
 </section>
 % end
