@@ -144,9 +144,8 @@ class DoorService:
         from .liveness.stage import LivenessStage
 
         if self._liveness_models is None:
-            # one thread: the two small models ran faster single-threaded than with two threads beside the
-            # recognition's own (docs/liveness.md, cost)
-            self._liveness_models = LivenessModels(models_dir=cfg.models_dir, num_threads=1)
+            self._liveness_models = LivenessModels(models_dir=cfg.models_dir,
+                                                   num_threads=min(2, cfg.recognition.num_threads or 2))
         log.info("liveness check %s (window %.1f s)", cfg.liveness.mode, cfg.liveness.window_seconds)
         return LivenessStage(mode=cfg.liveness.mode, window_seconds=cfg.liveness.window_seconds,
                              models=self._liveness_models, illuminator=self.illuminator)

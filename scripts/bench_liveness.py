@@ -60,7 +60,7 @@ SPLIT = ("training split: NUAA subjects 0001-0004, clips lp_d0, lp_d3, lp_d9, lp
 class Runner:
     """Detects faces once per frame and feeds the judges; times the judge and a FaceNet invoke per frame."""
 
-    def __init__(self, models_dir: Path, threads: int, liveness_threads: int = 1):
+    def __init__(self, models_dir: Path, threads: int, liveness_threads: int = 2):
         self.engine = FaceEngine(models_dir=models_dir, num_threads=threads)
         self.models = LivenessModels(models_dir=models_dir, num_threads=liveness_threads)
         self.judge_ms: list[float] = []
@@ -236,8 +236,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "liveness")
     parser.add_argument("--models-dir", type=Path, default=REPO / "models")
     parser.add_argument("--threads", type=int, default=2, help="FaceNet's threads (the door's)")
-    parser.add_argument("--liveness-threads", type=int, default=1,
-                        help="threads of the face mesh and iris model (the door runs them on 1)")
+    parser.add_argument("--liveness-threads", type=int, default=2,
+                        help="threads of the face mesh and iris model (the door: 2, or fewer if recognition has fewer)")
     parser.add_argument("--window", type=float, default=3.0, help="seconds a live person may need (BPCER)")
     parser.add_argument("--strict-window", type=float, default=6.0,
                         help="seconds a cooperating person may need in strict mode (request + blink)")
