@@ -116,20 +116,10 @@ def clip_windows(seq, window: float, step: float, fps_cap: float = 15.0):
     start = 0.0
     while start + window <= duration + 1e-6 or not out:
         chunk = [(t, f) for t, f in frames if start <= t < start + window]
-        out.append((start, decimate(chunk, fps_cap)))
+        out.append((start, datasets.decimate(chunk, fps_cap)))
         start += step
         if start + window > duration + 1e-6:
             break
-    return out
-
-
-def decimate(frames, fps_cap: float):
-    """Keep at most ``fps_cap`` frames per second (the door runs at about 15)."""
-    out, last = [], None
-    for t, f in frames:
-        if last is None or t - last >= 1.0 / fps_cap - 1e-6:
-            out.append((t, f))
-            last = t
     return out
 
 
@@ -251,7 +241,7 @@ def main(argv=None) -> int:
     nuaa_live = datasets.nuaa_sequences(args.data, "live")
     nuaa_print = datasets.nuaa_sequences(args.data, "spoof")
     clips = datasets.clip_sequences(args.data)
-    clip_frames = {c.subject: decimate(list(c.frames()), 15.0) for c in clips}
+    clip_frames = {c.subject: datasets.decimate(list(c.frames()), 15.0) for c in clips}
 
     def attacks(split: str):
         """(family, name, frame iterator factory) for the attacks of one split."""

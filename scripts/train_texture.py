@@ -111,15 +111,6 @@ class Extractor:
         return np.asarray(times, np.float64), feats, kept
 
 
-def at_look_rate(frames, fps: float = LOOK_FPS):
-    out, last = [], None
-    for t, f in frames:
-        if last is None or t - last >= 1.0 / fps - 1e-6:
-            out.append((t, f))
-            last = t
-    return out
-
-
 def shrink(frame, rng):
     """A live frame as if the person stood further away, through the synthetic camera (augmentation)."""
     s = float(rng.uniform(0.4, 0.75))
@@ -144,7 +135,7 @@ def collect(ex: Extractor, data: Path, *, quick: bool = False) -> list[Track]:
     if quick:
         nuaa = {k: [s for s in v if s.subject in ("0001", "0005")][:3] for k, v in nuaa.items()}
         clips = [c for c in clips if c.subject in ("lp_d0", "lp_d13")]
-    clip_frames = {c.subject: datasets_decimate(list(c.frames()), 15.0) for c in clips}
+    clip_frames = {c.subject: datasets.decimate(list(c.frames()), 15.0) for c in clips}
 
     def add(name, label, source, group, items, frames, augmented=False):
         times, feats, kept = ex.features(frames)
@@ -159,13 +150,13 @@ def collect(ex: Extractor, data: Path, *, quick: bool = False) -> list[Track]:
             add(s.name, int(kind == "spoof"), "nuaa", s.subject, [rel(p) for p in s.paths], frames)
     # 2. live clips at the look rate
     for c in clips:
-        frames = at_look_rate(clip_frames[c.subject])
+        frames = datasets.decimate(clip_frames[c.subject], LOOK_FPS)
         add(c.name, 0, "clip", c.subject, [f"{rel(c.clip)} t={t:.3f}" for t, _ in frames], frames)
     # 3. live frames shrunk and through the synthetic camera (training split only)
     for k, s in enumerate([s for s in nuaa["live"] if split_of_subject(s.subject) == "train"]
                           + [c for c in clips if split_of_subject(c.subject) == "train"]):
         rng = np.random.default_rng(SEED + k)
-        frames = list(s.frames()) if s.clip is None else at_look_rate(clip_frames[s.subject])
+        frames = list(s.frames()) if s.clip is None else datasets.decimate(clip_frames[s.subject], LOOK_FPS)
         frames = frames[::2]
         names = ([rel(p) for p in s.paths][::2] if s.clip is None
                  else [f"{rel(s.clip)} t={t:.3f}" for t, _ in frames])
@@ -186,7 +177,7 @@ def collect(ex: Extractor, data: Path, *, quick: bool = False) -> list[Track]:
             what = rel(s.paths[i]) if s.clip is None else f"{rel(s.clip)} t={t0:.3f}"
             for fam in STILL_FAMILIES:
                 seed += 1
-                renders = at_look_rate(synth.attack(fam, photo, seed=seed, seconds=4.0))
+                renders = datasets.decimate(synth.attack(fam, photo, seed=seed, seconds=4.0), LOOK_FPS)
                 add(f"synth-{fam}-{s.name}-{i}", 1, fam, s.subject,
                     [f"{fam} of {what} seed={seed} t={t:.3f}" for t, _ in renders], renders)
     for c in [c for c in clips if split_of_subject(c.subject) == "train"]:
@@ -197,7 +188,7 @@ def collect(ex: Extractor, data: Path, *, quick: bool = False) -> list[Track]:
                 continue
             for fam in REPLAY_FAMILIES:
                 seed += 1
-                renders = at_look_rate(synth.attack(fam, piece, seed=seed))
+                renders = datasets.decimate(synth.attack(fam, piece, seed=seed), LOOK_FPS)
                 add(f"synth-{fam}-{c.name}-{part}", 1, fam, c.subject,
                     [f"{fam} of {rel(c.clip)} {a:.0f}-{b:.0f} s seed={seed} t={t:.3f}" for t, _ in renders],
                     renders)
@@ -211,20 +202,15 @@ def collect(ex: Extractor, data: Path, *, quick: bool = False) -> list[Track]:
             continue
         photo = synth.portrait(frame, face.box)
         for fam in STILL_FAMILIES:
-            renders = at_look_rate(synth.attack(fam, photo, seed=k, seconds=4.0))
+            renders = datasets.decimate(synth.attack(fam, photo, seed=k, seconds=4.0), LOOK_FPS)
             add(f"synth-{fam}-{name}", 1, fam, subject, [f"{fam} of {name} seed={k}"] * len(renders), renders)
     for k, c in enumerate([c for c in clips if split_of_subject(c.subject) == "test"]):
         src = [(t, f) for t, f in clip_frames[c.subject] if t < 8.0]
         for fam in REPLAY_FAMILIES + ("bare-replay",):
-            renders = at_look_rate(synth.attack(fam, src, seed=100 + k))
+            renders = datasets.decimate(synth.attack(fam, src, seed=100 + k), LOOK_FPS)
             add(f"synth-{fam}-{c.name}", 1, fam, c.subject, [f"{fam} of {c.name} seed={100 + k}"] * len(renders),
                 renders)
     return tracks
-
-
-def datasets_decimate(frames, fps_cap: float):
-    """As the bench: at most ``fps_cap`` frames per second (the door runs at about 15)."""
-    return at_look_rate(frames, fps_cap)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -421,7 +407,7 @@ def measure_cost(args) -> int:
     ex = Extractor(args.models_dir, args.threads)
     clip = next(c for c in datasets.clip_sequences(args.data) if c.subject == "lp_d13")
     texture_ms, facenet_ms = [], []
-    for k, (_, frame) in enumerate(at_look_rate(clip.frames())):
+    for k, (_, frame) in enumerate(datasets.decimate(clip.frames(), LOOK_FPS)):
         face = ex.face(frame)
         if face is None:
             continue

@@ -8,16 +8,16 @@ from __future__ import annotations
 import threading
 import time
 
-import cv2
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge import config
-from edge.camera import FolderSource
 from edge.door import PROMPT_STEP, Door
 from edge.enrolment import check_images, choose_diverse, turn_advice
 from edge.errors import CameraError
 from edge.liveness import datasets
+
+from door_fixtures import folder_door_service
 
 GREEN, RED, BUZZER, RELAY = 27, 22, 23, 17
 
@@ -143,29 +143,10 @@ def still_face(liveness_dir):
     return [f for _, f in seq.frames()][:60:4]
 
 
-def service(tmp_path, engine, frames, factory):
-    from edge.accesslog import AccessLog
-    from edge.keys import init_keys
-    from edge.service import DoorService
-    from edge.store import DB_FILE_NAME, Store
-
-    cfg = config.Config().replace("paths", state_dir=str(tmp_path / "state")).replace("liveness", mode="off")
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    ring, _ = init_keys(cfg)
-    store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
-                         max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
-    folder = tmp_path / "cam"
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
-    return DoorService(cfg, engine=engine, store=store, log_=AccessLog.open(cfg, keyring=ring),
-                       source=FolderSource(folder=folder, fps=15), pin_factory=factory, web=False)
-
-
 def test_the_service_prompts_while_it_collects_enrolment_frames_and_not_after(tmp_path, engine, still_face,
                                                                               monkeypatch):
     factory = MockFactory()
-    svc = service(tmp_path, engine, still_face, factory).start()
+    svc = folder_door_service(tmp_path, engine, still_face, factory, mode="off").start()
     try:
         sampler = Sampler(factory)
         frames = svc.capture_enrolment_frames(10, 2.0)

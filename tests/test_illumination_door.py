@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
-import cv2
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from edge import config
-from edge.camera import FolderSource
 from edge.config import Config
 from edge.errors import SettingError
 from edge.liveness import datasets
+
+from door_fixtures import folder_door_service
 
 LIGHT = 6
 DOOR_PINS = {17, 27, 22, 23, 24, 25, 5}
@@ -37,25 +36,6 @@ def still_face(liveness_dir):
     return [f for _, f in seq.frames()][:6]
 
 
-def service(tmp_path: Path, engine, frames, factory, **liveness):
-    from edge.accesslog import AccessLog
-    from edge.keys import init_keys
-    from edge.service import DoorService
-    from edge.store import DB_FILE_NAME, Store
-
-    cfg = Config().replace("paths", state_dir=str(tmp_path / "state")).replace("liveness", **liveness)
-    cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    ring, _ = init_keys(cfg)
-    store = Store.create(cfg.state_dir / DB_FILE_NAME, ring, defaults=cfg.decision,
-                         max_unlock_seconds=cfg.door.max_unlock_seconds, bcrypt_rounds=4)
-    folder = tmp_path / "cam"
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
-    return DoorService(cfg, engine=engine, store=store, log_=AccessLog.open(cfg, keyring=ring),
-                       source=FolderSource(folder=folder, fps=15), pin_factory=factory, web=False)
-
-
 def pin_numbers(factory) -> set[int]:
     return {int(info.name.removeprefix("GPIO")) for info in factory.pins}
 
@@ -63,7 +43,7 @@ def pin_numbers(factory) -> set[int]:
 def test_the_led_pulses_at_random_while_a_face_is_in_view_and_is_off_after_the_service_stops(
         tmp_path, engine, still_face):
     factory = MockFactory()
-    svc = service(tmp_path, engine, still_face, factory, illuminator_pin=LIGHT).start()
+    svc = folder_door_service(tmp_path, engine, still_face, factory, illuminator_pin=LIGHT).start()
     light = factory.pin(LIGHT)
     try:
         assert svc.loop.liveness.illuminator is svc.illuminator
@@ -99,7 +79,7 @@ def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, eng
     monkeypatch.setattr(secrets, "randbits", lambda k: next(pattern))
     factory = MockFactory()
     light = factory.pin(LIGHT)
-    svc = service(tmp_path, FailingAfter(engine, 12), still_face, factory, illuminator_pin=LIGHT)
+    svc = folder_door_service(tmp_path, FailingAfter(engine, 12), still_face, factory, illuminator_pin=LIGHT)
     result = {}
     runner = threading.Thread(target=lambda: result.setdefault("code", svc.run(install_signals=False)))
     runner.start()
@@ -112,7 +92,7 @@ def test_a_recognition_loop_that_keeps_crashing_leaves_the_led_off(tmp_path, eng
 def test_without_the_pin_the_door_is_exactly_as_before(tmp_path, engine, still_face):
     assert Config().liveness.illuminator_pin is None       # the default: not fitted
     factory = MockFactory()
-    svc = service(tmp_path, engine, still_face, factory).start()
+    svc = folder_door_service(tmp_path, engine, still_face, factory).start()
     try:
         assert svc.illuminator is None and svc.loop.liveness.illuminator is None
         assert wait_until(lambda: svc.loop.liveness.verdict.cues.get("usable_frames", 0) >= 3)

@@ -173,8 +173,8 @@ def test_training_on_a_small_subset_is_repeatable_to_the_byte(liveness_dir, engi
                                     items=[], times=times, feats=feats))
         _, still = next(live.frames())
         face = ex.face(still)
-        renders = script.at_look_rate(synth.attack("phone-photo", synth.portrait(still, face.box), seed=3,
-                                                   seconds=1.5))
+        renders = datasets.decimate(synth.attack("phone-photo", synth.portrait(still, face.box), seed=3,
+                                                 seconds=1.5), script.LOOK_FPS)
         times, feats, _ = ex.features(renders)
         out.append(script.Track(name="phone", label=1, source="phone-photo", group="0001", split="train",
                                 items=[], times=times, feats=feats))
@@ -212,6 +212,6 @@ def test_a_held_out_printed_photograph_is_vetoed(liveness_dir, engine, committed
 def test_a_held_out_live_clip_is_not_vetoed(liveness_dir, engine, committed):
     clip = next(c for c in datasets.clip_sequences(liveness_dir) if c.subject == "lp_d13")
     script = load_script()
-    seen = faces_of(engine, script.at_look_rate(clip.frames()))
+    seen = faces_of(engine, datasets.decimate(clip.frames(), script.LOOK_FPS))
     track, probs = track_of(committed, seen)
     assert len(probs) >= 80 and not track.vetoed and track.mean < committed.threshold - 0.2

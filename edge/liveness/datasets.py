@@ -78,3 +78,13 @@ def read_clip(path: str | Path, *, max_side: int = DOOR_SIDE):
             index += 1
     finally:
         capture.release()
+
+
+def decimate(frames, fps_cap: float):
+    """Keep at most ``fps_cap`` of the (time, frame) pairs per second, as a door camera of that rate sees them."""
+    out, last = [], None
+    for t, f in frames:
+        if last is None or t - last >= 1.0 / fps_cap - 1e-6:
+            out.append((t, f))
+            last = t
+    return out
