@@ -3,6 +3,7 @@ frames, gpiozero pins from the caller's MockFactory, no web page."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -28,3 +29,13 @@ def folder_door_service(tmp_path: Path, engine, frames, factory, **liveness) -> 
         cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
     return DoorService(cfg, engine=engine, store=store, log_=AccessLog.open(cfg, keyring=ring),
                        source=FolderSource(folder=folder, fps=15), pin_factory=factory, web=False)
+
+
+def wait_until(predicate, timeout=60.0, step=0.02) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` seconds pass; its last value (a loaded machine is slow)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

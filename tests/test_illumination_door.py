@@ -5,7 +5,6 @@ pin the door uses, and without ``[liveness] illuminator_pin`` nothing changes.""
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -15,19 +14,10 @@ from edge.config import Config
 from edge.errors import SettingError
 from edge.liveness import datasets
 
-from door_fixtures import folder_door_service
+from door_fixtures import folder_door_service, wait_until
 
 LIGHT = 6
 DOOR_PINS = {17, 27, 22, 23, 24, 25, 5}
-
-
-def wait_until(predicate, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ with liveness off the same print opens the door (today's behaviour, kept exactly
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import cv2
@@ -16,16 +15,9 @@ from edge.config import Config
 from edge.liveness import datasets
 from edge.liveness.judge import PASSIVE_CONFIRM
 
+from door_fixtures import wait_until
+
 RELAY = 17
-
-
-def wait_until(predicate, timeout=60.0, step=0.05):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def backend(tmp_path: Path, engine, name: str, photos, **sections):

@@ -21,19 +21,12 @@ from edge.errors import ImageError
 from edge.status import PinStatus
 from edge.web.display import status_rows
 
+from door_fixtures import wait_until
+
 RELAY = 17
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def wait_until(predicate, timeout=20.0, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
-
-
 def write_frames(folder: Path, photos: list[Path], repeat: int = 1) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
